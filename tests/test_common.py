@@ -1,0 +1,85 @@
+"""Tests of the shared helpers in common.py."""
+import json
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import pytest
+import torch
+
+from common import MetricsLogger, lr_at, opt, pad_batch, parse_config, plot_log, read_log
+
+
+@dataclass
+class _Cfg:
+    """a test config"""
+    lr: float = opt(1e-3, "learning rate")
+    steps: int = opt(10, "number of steps")
+    name: str = opt("x", "a name")
+    compile: bool = opt(False, "use torch.compile")
+    init: Optional[str] = opt(None, "a checkpoint")
+
+
+def test_parse_config_types_and_defaults():
+    cfg = parse_config(_Cfg, [])
+    assert cfg == _Cfg()
+    cfg = parse_config(_Cfg, ["--lr", "0.5", "--steps", "3", "--compile", "--init", "out/sft"])
+    assert cfg.lr == 0.5 and cfg.steps == 3 and cfg.compile is True and cfg.init == "out/sft"
+    assert parse_config(_Cfg, ["--no-compile"]).compile is False
+
+
+def test_parse_config_rejects_typos(capsys):
+    with pytest.raises(SystemExit):
+        parse_config(_Cfg, ["--stpes", "3"])
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_parse_config_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit):
+        parse_config(_Cfg, ["--help"])
+    out = capsys.readouterr().out
+    for text in ["--lr", "learning rate", "--steps", "--compile", "--no-compile", "a checkpoint"]:
+        assert text in out
+
+
+def test_lr_schedule_shape():
+    lrs = [lr_at(s, max_steps=100, lr=1.0, warmup=10, min_lr=0.1) for s in range(101)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(lrs[:10], lrs[1:10]))      # rises during warm-up
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))        # then only falls
+    assert lrs[100] == pytest.approx(0.1)
+    mid = 10 + 45  # half-way through the cosine: half-way between lr and min_lr
+    assert lrs[mid] == pytest.approx(0.1 + 0.5 * (1 + math.cos(math.pi * 0.5)) * 0.9)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_pad_batch(side):
+    seqs = [[5, 6, 7], [8], [9, 10]]
+    ids, mask = pad_batch(seqs, pad_id=0, side=side)
+    assert ids.shape == mask.shape == (3, 3)
+    for row, s in zip(range(3), seqs):
+        real = ids[row][mask[row].bool()].tolist()
+        assert real == s
+        assert (ids[row][~mask[row].bool()] == 0).all()
+        if side == "left":
+            assert mask[row, -1] == 1
+        else:
+            assert mask[row, 0] == 1
+    with pytest.raises(ValueError):
+        pad_batch(seqs, side="middle")
+
+
+def test_metrics_logger_and_plot(tmp_path, capsys):
+    log = MetricsLogger(tmp_path, "test")
+    for step in range(3):
+        log.log(step, loss=torch.tensor(1.0 / (step + 1)), lr=1e-3, ms=12.5)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.split(" | ")[:3] == ["test", "step 2", "loss 0.3333"]
+    records = read_log(tmp_path / "log.jsonl")
+    assert [r["step"] for r in records] == [0, 1, 2]
+    assert records[1]["loss"] == pytest.approx(0.5)
+    json.dumps(records)  # plain JSON types only
+    plot_log(tmp_path / "log.jsonl", tmp_path / "curves.png", ["loss", ["lr", "ms"]])
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    MetricsLogger(tmp_path, "test")  # a fresh run starts a fresh log
+    assert not (tmp_path / "log.jsonl").exists()
