@@ -260,11 +260,11 @@ class GPT(nn.Module):
             if use_cache:
                 dtype = self.transformer.wte.weight.dtype
                 cache = KVCache(self.config, B, T0 + max_new_tokens, idx.device, dtype)
-            seq = idx
+            fed = idx  # what the model has been fed so far (B, T0 + steps)
             done = torch.zeros(B, dtype=torch.bool, device=idx.device)
             tokens, logps, alive = [], [], []
             # prefill: the whole prompt in one pass (fills the cache); then one token per step
-            logits = self.lm_head(self.hidden(seq, mask, cache=cache)[:, -1])  # (B, V)
+            logits = self.lm_head(self.hidden(idx, mask, cache=cache)[:, -1])  # (B, V)
             for _ in range(max_new_tokens):
                 logits = logits.float()
                 if temperature == 0:
@@ -278,22 +278,25 @@ class GPT(nn.Module):
                     logp = F.log_softmax(logits, dim=-1)
                     next_token = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
                 token_logp = logp.gather(1, next_token[:, None]).squeeze(1)
-                next_token = torch.where(done, torch.full_like(next_token, pad_id), next_token)
-                tokens.append(next_token)
+                # rows that already stopped get pad_id (shown) and feed token 0 as padding (masked out)
+                out_token = torch.where(done, torch.full_like(next_token, pad_id), next_token)
+                fed_token = torch.where(done, torch.zeros_like(next_token), next_token)
+                tokens.append(out_token)
                 logps.append(torch.where(done, torch.zeros_like(token_logp), token_logp))
                 alive.append(~done)
+                mask = torch.cat([mask, (~done).long()[:, None]], dim=1)
                 done = done | torch.isin(next_token, stop)
-                seq = torch.cat([seq, next_token[:, None]], dim=1)
-                mask = torch.cat([mask, torch.ones_like(next_token)[:, None]], dim=1)
+                fed = torch.cat([fed, fed_token[:, None]], dim=1)
                 if bool(done.all()) or len(tokens) == max_new_tokens:
                     break
                 if use_cache:  # only the new token goes through the model
-                    h = self.hidden(next_token[:, None], mask, cache=cache)
+                    h = self.hidden(fed_token[:, None], mask, cache=cache)
                 else:  # recompute everything, the slow reference the cache must equal
-                    h = self.hidden(seq, mask)
+                    h = self.hidden(fed, mask)
                 logits = self.lm_head(h[:, -1])
         finally:
             self.train(was_training)
+        seq = torch.cat([idx] + [t[:, None] for t in tokens], dim=1)  # (B, T0 + N)
         if not return_logprobs:
             return seq
         return seq, torch.stack(logps, dim=1), torch.stack(alive, dim=1).long()
