@@ -1,0 +1,1 @@
+"""Data: the generated tinyworld, loaders for the standard formats, and text preparation."""
