@@ -1,0 +1,240 @@
+"""
+Stage 2, supervised fine-tuning (SFT): from a document completer to a chat model.
+
+A pre-trained model continues text: ask it "What is 2 plus 3?" and it may write another question, or a story.
+SFT shows it conversations written by people, rendered with the chat template
+
+    <|endoftext|><|user|>What is 2 plus 3?<|end|><|assistant|>Sure! 2 plus 3 is 5.<|end|>
+                                                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^ mask = 1
+
+and trains the same next-token loss as pre-training, but only on the assistant's tokens (mask = 1): the
+model should learn to write replies, not to predict what users type. Afterwards it answers in the chat format
+and stops with <|end|>. It also copies the style of its demonstrations, good and bad: the tinyworld's
+demonstrations come from a crowd of annotators of mixed quality (some rude, some rambling, some wrong), and the
+SFT model reproduces that mixture. Preference tuning (ppo.py, dpo.py) is what moves it towards the best style.
+
+    python sft.py                                  # CPU, after pretrain.py; ~2-3 minutes
+    python sft.py --device cuda --batch_size 64    # one GPU
+    python sft.py --train_file my_chats.jsonl      # your own {"messages": [...]} conversations
+
+Where this departs from InstructGPT-style SFT:
+1. The loss is averaged over all assistant tokens of the (accumulated) batch, not per conversation, so long
+   replies weigh more; a per-sequence mean would let a one-word reply count as much as a story.
+2. Batches are drawn at random with replacement, seeded by step (reproducible, resumable).
+3. Conversations longer than the context are dropped (and counted), not truncated: a truncated reply would
+   teach the model to stop without <|end|>.
+"""
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
+                    parse_config, plot_log, set_seed, tokenizer_for)
+from data.formats import load_conversations, load_prompts
+from evaluate import evaluate_replies, generate_replies
+from model import checkpoint_file, load_model, save_checkpoint
+from tokenizer import render_conversation
+
+
+# ----------------------------------------------------------------------------------------------------------
+# loss
+
+
+def sft_loss(logits, targets, mask, normalizer=None):
+    """Cross-entropy on the assistant's tokens only.
+
+    logits (B, T, V); targets (B, T), targets[:, t] = the token after position t; mask (B, T), 1 where that
+    target is an assistant token (its reply or its <|end|>), 0 on prompt, role markers and padding.
+
+        loss = sum_{b,t} mask[b,t] * CE(logits[b,t], targets[b,t]) / N,    N = sum_{b,t} mask[b,t]
+
+    N counts tokens over the whole batch (every assistant token weighs the same). With gradient accumulation,
+    pass normalizer = the number of assistant tokens of the whole accumulated batch, so the micro-batch losses
+    add up to the loss of the big batch. A batch without assistant tokens gives 0 (and zero gradients), not NaN.
+    """
+    B, T, V = logits.shape
+    ce = F.cross_entropy(logits.float().reshape(B * T, V), targets.reshape(B * T).clamp(min=0), reduction="none")
+    mask = mask.reshape(B * T).float()
+    n = mask.sum() if normalizer is None else torch.as_tensor(normalizer, dtype=torch.float32)
+    return (ce * mask).sum() / n.clamp(min=1.0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# config
+
+
+@dataclass
+class Config:
+    """Supervised fine-tuning on conversations, loss on the assistant's tokens only."""
+    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
+    init: str = opt("out/pretrain", "checkpoint to start from (a 'pretrain' or 'sft' stage)")
+    out_dir: str = opt("out/sft", "where the checkpoint, logs, metrics.json and samples.jsonl go")
+    train_file: str = opt("", "conversations JSONL ({'messages': [...]}); '' = data_dir/sft_train.jsonl")
+    eval_file: str = opt("", "held-out conversations for the validation loss; '' = data_dir/sft_eval.jsonl")
+    eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_eval.jsonl")
+    batch_size: int = opt(32, "conversations per micro-batch")
+    grad_accum: int = opt(1, "micro-batches per optimizer step")
+    max_iters: int = opt(500, "optimizer steps")
+    lr: float = opt(1e-3, "peak learning rate")
+    min_lr: float = opt(1e-4, "final learning rate (cosine decay)")
+    warmup: int = opt(20, "warm-up steps")
+    weight_decay: float = opt(0.0, "AdamW weight decay")
+    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)")
+    eval_interval: int = opt(100, "validation loss every this many steps")
+    log_interval: int = opt(10, "log line every this many steps")
+    n_eval_prompts: int = opt(300, "held-out prompts to generate replies for (0 = skip the generation evaluation)")
+    eval_temperature: float = opt(1.0, "sampling temperature of the evaluation (0 = greedy)")
+    max_new_tokens: int = opt(64, "longest reply in the evaluation")
+    device: str = opt("auto", "auto | cpu | cuda | mps")
+    compile: bool = opt(False, "torch.compile the model (CUDA)")
+    seed: int = opt(1337, "random seed")
+
+
+def main(argv=None):
+    cfg = parse_config(Config, argv)
+    set_seed(cfg.seed)
+    device = get_device(cfg.device)
+    data_dir = ensure_data_dir(cfg.data_dir)
+    enc = tokenizer_for(data_dir, cfg.tokenizer)
+    out_dir = Path(cfg.out_dir)
+
+    # ------------------------------------------------------------------------------------------------------
+    # model: the pre-trained GPT (the base model is kept, in eval mode, for the before/after comparison)
+    model, ckpt = load_model(cfg.init, expected_stage=("pretrain", "sft"), device=device)
+    check_tokenizer(enc, ckpt, cfg.init)
+    base_model, _ = load_model(cfg.init, device=device)
+    block_size = model.config.block_size
+
+    # ------------------------------------------------------------------------------------------------------
+    # data: every conversation rendered once into (ids, mask); inputs ids[:-1], targets ids[1:], mask[1:]
+    def render_all(path):
+        examples, dropped = [], 0
+        for conv in load_conversations(path):
+            ids, mask = render_conversation(enc, conv)
+            if len(ids) - 1 > block_size:
+                dropped += 1
+                continue
+            examples.append((ids, mask))
+        if not examples:
+            raise ValueError(f"{path}: no conversation fits in the model's context of {block_size} tokens")
+        return examples, dropped
+
+    train_file = cfg.train_file or str(data_dir / "sft_train.jsonl")
+    eval_file = cfg.eval_file or str(data_dir / "sft_eval.jsonl")
+    train, dropped = render_all(train_file)
+    val, _ = render_all(eval_file)
+    print(f"{len(train)} training conversations from {train_file} ({dropped} longer than {block_size} tokens dropped), "
+          f"{len(val)} held out")
+
+    def collate(examples):
+        ids, attn = pad_batch([e[0] for e in examples], pad_id=0, side="right")
+        mask, _ = pad_batch([e[1] for e in examples], pad_id=0, side="right")
+        x, y, m = ids[:, :-1], ids[:, 1:], mask[:, 1:]  # (B, T-1) each; m[:, t] = 1 if y[:, t] is the assistant's
+        return x.to(device), y.to(device), m.to(device), attn[:, :-1].to(device)
+
+    def train_batch(step, micro):
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * cfg.grad_accum + micro)
+        return collate([train[i] for i in torch.randint(len(train), (cfg.batch_size,), generator=g).tolist()])
+
+    # ------------------------------------------------------------------------------------------------------
+    # optimizer and schedule
+    optimizer = model.configure_optimizer(cfg.weight_decay, cfg.lr, (0.9, 0.95), device.split(":")[0])
+    train_model = torch.compile(model) if cfg.compile else model
+
+    # ------------------------------------------------------------------------------------------------------
+    # evaluation: held-out SFT loss, and replies to held-out prompts judged by the gold judge
+    @torch.no_grad()
+    def val_loss():
+        model.eval()
+        total, count = 0.0, 0
+        for i in range(0, len(val), cfg.batch_size):
+            x, y, m, attn = collate(val[i: i + cfg.batch_size])
+            with autocast(device):
+                logits = model(x, attention_mask=attn)
+            n = m.sum().item()
+            total += sft_loss(logits, y, m).item() * n
+            count += n
+        model.train()
+        return total / max(count, 1)
+
+    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
+
+    def judge(m):
+        rows = generate_replies(m, enc, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.eval_temperature,
+                                seed=cfg.seed, device=device)
+        return rows, evaluate_replies(rows)
+
+    base_rows, base_summary = judge(base_model) if prompts else ([], {})
+
+    # ------------------------------------------------------------------------------------------------------
+    # training loop
+    logger = MetricsLogger(out_dir, "sft")
+    model.train()
+    t_start = time.time()
+    for step in range(cfg.max_iters):
+        t0 = time.time()
+        lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batches = [train_batch(step, micro) for micro in range(cfg.grad_accum)]
+        n_assistant = sum(int(b[2].sum()) for b in batches)  # normaliser: assistant tokens of the whole step
+        loss_sum, n_tokens = 0.0, 0
+        for x, y, m, attn in batches:
+            with autocast(device):
+                loss = sft_loss(train_model(x, attention_mask=attn), y, m, normalizer=n_assistant)
+            loss.backward()
+            loss_sum += loss.item()
+            n_tokens += int(attn.sum())
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        dt = time.time() - t0
+        if (step + 1) % cfg.log_interval == 0 or step == 0:
+            logger.log(step + 1, loss=loss_sum, lr=lr, ms=1000 * dt, **{"tok/s": n_tokens / dt}, assistant_tokens=n_assistant)
+        if (step + 1) % cfg.eval_interval == 0 or step + 1 == cfg.max_iters:
+            logger.log(step + 1, val_loss=val_loss())
+    train_seconds = time.time() - t_start
+
+    # ------------------------------------------------------------------------------------------------------
+    # evaluation, before vs after
+    model.eval()
+    final_val = val_loss()
+    metrics = {"val_loss": final_val, "train_seconds": round(train_seconds, 1)}
+    if prompts:
+        sft_rows, sft_summary = judge(model)
+        metrics.update(base=base_summary, sft=sft_summary)
+        keys = ["format_compliance", "correctness", "gold_mean", "gold_ci95", "refusal_unsafe", "over_refusal",
+                "rudeness", "mean_length", "gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"]
+        print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}")
+        print(f"{'':20s} {'base':>8s} {'sft':>8s}")
+        for k in keys:
+            print(f"{k:20s} {base_summary[k]:8.3f} {sft_summary[k]:8.3f}")
+        with open(out_dir / "samples.jsonl", "w") as f:
+            for b, s in zip(base_rows, sft_rows):
+                f.write(json.dumps({"prompt": b["prompt"], "base": b["reply"], "base_gold": b["gold"],
+                                    "sft": s["reply"], "sft_gold": s["gold"]}) + "\n")
+        for b, s in list(zip(base_rows, sft_rows))[:3]:
+            print(f"\nprompt: {b['prompt']}\n  base: {b['reply'][:150]!r}\n  sft:  {s['reply'][:150]!r}")
+
+    # ------------------------------------------------------------------------------------------------------
+    # save
+    save_checkpoint(out_dir, model, stage="sft", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
+                    extra={"val_loss": final_val, **({"sft": metrics["sft"]} if prompts else {})})
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    plot_log(out_dir / "log.jsonl", out_dir / "loss.png", [["loss", "val_loss"], "lr"], title="SFT")
+    print(f"\ndone in {time.time() - t_start:.0f}s; wrote {checkpoint_file(out_dir)}")
+    return metrics
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f"sft.py: {e}")

@@ -1,0 +1,91 @@
+"""sft.py: the masked loss (prompt tokens never count), accumulation = big batch, a tiny end-to-end run."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import sft
+from common import pad_batch
+from model import GPT, GPTConfig, load_model
+from tokenizer import render_conversation
+
+
+def _batch():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 7, requires_grad=True)
+    targets = torch.randint(0, 7, (2, 5))
+    mask = torch.tensor([[0, 0, 1, 1, 1], [0, 1, 1, 0, 0]])
+    return logits, targets, mask
+
+
+def test_loss_equals_hand_computation_over_assistant_tokens():
+    logits, targets, mask = _batch()
+    expected = torch.stack([F.cross_entropy(logits[b, t], targets[b, t]) for b in range(2) for t in range(5)
+                            if mask[b, t]]).mean()  # every assistant token of the batch weighs the same
+    assert torch.allclose(sft.sft_loss(logits, targets, mask), expected)
+
+
+def test_prompt_tokens_never_change_the_loss_but_assistant_tokens_do():
+    logits, targets, mask = _batch()
+    base = sft.sft_loss(logits, targets, mask)
+    t2, l2 = targets.clone(), logits.detach().clone()
+    t2[mask == 0] = (t2[mask == 0] + 1) % 7  # other prompt targets ...
+    l2[mask == 0] = torch.randn_like(l2[mask == 0])  # ... and other logits at prompt positions
+    assert torch.equal(sft.sft_loss(l2, t2, mask), base.detach())
+    t3 = targets.clone()
+    t3[0, 3] = (t3[0, 3] + 1) % 7  # one assistant token changed
+    assert not torch.allclose(sft.sft_loss(logits, t3, mask), base)
+    base.backward()
+    assert (logits.grad[mask == 0] == 0).all() and (logits.grad[mask == 1] != 0).any()
+
+
+def test_no_assistant_token_gives_zero_not_nan():
+    logits, targets, _ = _batch()
+    loss = sft.sft_loss(logits, targets, torch.zeros_like(targets))
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(logits.grad).all()
+
+
+def test_gradient_accumulation_equals_one_big_batch(tiny_enc):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=64, vocab_size=tiny_enc.n_vocab, n_layer=1, n_head=2, n_embd=16))
+    convs = [[{"role": "user", "content": "What is 2 plus 3?"}, {"role": "assistant", "content": "5."}],
+             [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help you today?"}],
+             [{"role": "user", "content": "Tell me a story about Mia."},
+              {"role": "assistant", "content": "Once upon a time, Mia went to the lake with her cat. The end."}]]
+    rendered = [render_conversation(tiny_enc, c) for c in convs]
+
+    def tensors(examples):
+        ids, attn = pad_batch([e[0] for e in examples])
+        mask, _ = pad_batch([e[1] for e in examples])
+        return ids[:, :-1], ids[:, 1:], mask[:, 1:], attn[:, :-1]
+
+    def grads(micro_batches):
+        model.zero_grad()
+        n = sum(int(tensors(mb)[2].sum()) for mb in micro_batches)
+        for mb in micro_batches:
+            x, y, m, attn = tensors(mb)
+            sft.sft_loss(model(x, attention_mask=attn), y, m, normalizer=n).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    big = grads([rendered])
+    small = grads([rendered[:1], rendered[1:]])  # micro-batches with different numbers of assistant tokens
+    for a, b in zip(big, small):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_tiny_end_to_end_run(tiny_world, tiny_ckpts, tmp_path):
+    metrics = sft.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "pretrain"), "--out_dir",
+                        str(tmp_path), "--max_iters", "4", "--batch_size", "4", "--eval_interval", "2",
+                        "--log_interval", "1", "--n_eval_prompts", "6", "--max_new_tokens", "8"])
+    model, ckpt = load_model(tmp_path, expected_stage="sft")
+    assert ckpt["step"] == 4 and math.isfinite(metrics["val_loss"])
+    assert 0.0 <= metrics["sft"]["format_compliance"] <= 1.0 and metrics["base"]["n"] == 6
+    assert (tmp_path / "samples.jsonl").exists() and (tmp_path / "loss.png").exists()
+
+
+def test_wrong_stage_is_a_clear_error(tiny_world, tiny_ckpts, tmp_path):
+    from model import CheckpointError
+    with pytest.raises(CheckpointError, match="'rm' checkpoint"):
+        sft.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "rm"), "--out_dir", str(tmp_path)])
