@@ -1,0 +1,269 @@
+"""
+Stage 4b, Direct Preference Optimisation (DPO): preference tuning with no reward model and no sampling.
+
+RLHF maximises reward minus beta * KL(policy || reference). Rafailov et al. (2023) noticed that the best policy
+for that objective has a closed form, pi*(y|x) ~ pi_ref(y|x) * exp(r(x, y) / beta), so a reward can be written
+with the policy itself: r(x, y) = beta * log(pi(y|x) / pi_ref(y|x)) + (a term that cancels in comparisons).
+Put that "implicit reward" into the reward model's Bradley-Terry loss and the policy is trained directly on the
+preference pairs:
+
+    loss = -log sigmoid( beta * [ (log pi(y_c|x) - log pi_ref(y_c|x)) - (log pi(y_r|x) - log pi_ref(y_r|x)) ] )
+
+log pi(y|x) is the log-probability of the WHOLE reply: the SUM of its tokens' log-probs (prompt and padding
+excluded). Summing is what the derivation says (the probability of a sequence is the product of its tokens'
+probabilities); averaging over tokens optimises a different objective that is no longer the KL-regularised
+optimum (and changes how reply length counts). Two options, with their equations:
+- label_smoothing eps (conservative DPO): assume a fraction eps of labels is flipped;
+      loss = (1 - eps) * -log sigmoid(beta * h) + eps * -log sigmoid(-beta * h),   h = the bracket above;
+- loss_type "ipo" (Azar et al. 2023): loss = (h - 1 / (2 * beta))^2, with h computed from log-probs AVERAGED
+  over reply tokens, as in the IPO paper's experiments and common implementations.
+
+It is normal that log pi(chosen) goes DOWN during DPO: the loss only asks the chosen reply to gain relative to
+the rejected one (and relative to the reference); both often lose probability mass to replies that appear in
+neither, while the margin grows. That is not a bug, but it is why DPO needs a small beta-controlled step.
+
+    python dpo.py                                      # CPU, after sft.py; a few minutes
+    python dpo.py --beta 0.3 --out_dir out/dpo_b03     # another point of the reward-KL frontier
+    python dpo.py --device cuda
+
+Where this departs from the DPO paper:
+1. The preference pairs come from the tinyworld's annotator styles (off-policy), not from samples of the SFT
+   model; the SFT model was trained on the same style mixture, so they are close to its distribution.
+2. The reference log-probs are computed per batch with the frozen reference (no pre-computation pass): simpler
+   to read, and the cost is one extra forward without gradients.
+3. Evaluation with the tinyworld's gold judge: win rate against the SFT model, KL to the reference.
+"""
+
+import copy
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
+                    parse_config, plot_log, set_seed, tokenizer_for)
+from data.formats import load_preferences, load_prompts
+from evaluate import evaluate_replies, generate_replies, kl_to_reference, win_rate
+from model import checkpoint_file, load_model, save_checkpoint
+from tokenizer import render_conversation
+
+
+# ----------------------------------------------------------------------------------------------------------
+# loss
+
+
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta,
+             label_smoothing=0.0, loss_type="sigmoid"):
+    """The DPO loss over a batch of pairs. Every input is (B,): the log-probability of each reply (summed over
+    its tokens for "sigmoid", averaged for "ipo") under the policy and the frozen reference.
+
+        h = (pi_c - ref_c) - (pi_r - ref_r)                      (policy log-ratio minus reference log-ratio)
+        sigmoid: loss = (1 - eps) * -log sigmoid(beta * h) + eps * -log sigmoid(-beta * h)
+        ipo:     loss = (h - 1 / (2 * beta))^2
+
+    Returns (mean loss, chosen_rewards, rejected_rewards), the implicit rewards beta * (pi - ref) (detached).
+    When policy = reference, h = 0 and the sigmoid loss is exactly ln 2.
+    """
+    h = (policy_chosen_logps - ref_chosen_logps) - (policy_rejected_logps - ref_rejected_logps)
+    if loss_type == "sigmoid":
+        losses = -(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)
+    elif loss_type == "ipo":
+        losses = (h - 1 / (2 * beta)) ** 2
+    else:
+        raise ValueError(f"loss_type must be 'sigmoid' or 'ipo', not {loss_type!r}")
+    chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps).detach()
+    rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps).detach()
+    return losses.mean(), chosen_rewards, rejected_rewards
+
+
+def sequence_logps(model, ids, attention_mask, loss_mask, average=False):
+    """Log-probability of each sequence's reply: ids, attention_mask, loss_mask (B, T) -> (B,).
+
+    loss_mask is 1 on reply tokens (the chat template's mask). Token t+1's log-prob is predicted at position t,
+    so the mask is shifted the same way as the targets: loss_mask[:, 1:]. Prompt and padding never count.
+    """
+    logps = model.sequence_logprobs(ids, attention_mask)  # (B, T-1)
+    mask = loss_mask[:, 1:].to(logps.dtype)
+    total = (logps * mask).sum(dim=1)
+    return total / mask.sum(dim=1).clamp(min=1) if average else total
+
+
+# ----------------------------------------------------------------------------------------------------------
+# config
+
+
+@dataclass
+class Config:
+    """Direct Preference Optimisation from the SFT model on preference pairs."""
+    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
+    init: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
+    out_dir: str = opt("out/dpo", "where the policy, logs and metrics.json go")
+    train_file: str = opt("", "preference JSONL (prompt/chosen/rejected); '' = data_dir/prefs_train.jsonl")
+    eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_eval.jsonl")
+    eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_eval.jsonl")
+    beta: float = opt(0.1, "strength of the pull towards the reference (smaller = further from SFT)")
+    label_smoothing: float = opt(0.0, "conservative DPO: assumed fraction of flipped labels (sigmoid loss only)")
+    loss_type: str = opt("sigmoid", "'sigmoid' (DPO) or 'ipo'")
+    batch_size: int = opt(32, "pairs per step")
+    max_iters: int = opt(300, "optimizer steps")
+    lr: float = opt(3e-4, "peak learning rate")
+    min_lr: float = opt(3e-5, "final learning rate (cosine decay)")
+    warmup: int = opt(20, "warm-up steps")
+    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)")
+    eval_interval: int = opt(100, "held-out reward accuracy every this many steps")
+    log_interval: int = opt(10, "log line every this many steps")
+    n_eval_prompts: int = opt(300, "held-out prompts for the gold evaluation (0 = skip)")
+    eval_temperature: float = opt(1.0, "sampling temperature of the evaluation (same as sft.py and ppo.py)")
+    max_new_tokens: int = opt(64, "longest reply in the evaluation")
+    device: str = opt("auto", "auto | cpu | cuda | mps")
+    seed: int = opt(1337, "random seed")
+
+
+def main(argv=None):
+    cfg = parse_config(Config, argv)
+    set_seed(cfg.seed)
+    device = get_device(cfg.device)
+    data_dir = ensure_data_dir(cfg.data_dir)
+    enc = tokenizer_for(data_dir, cfg.tokenizer)
+    out_dir = Path(cfg.out_dir)
+    average = cfg.loss_type == "ipo"
+
+    # ------------------------------------------------------------------------------------------------------
+    # model: the policy starts as the SFT model; the reference is a frozen copy of it
+    policy, ckpt = load_model(cfg.init, expected_stage="sft", device=device)
+    check_tokenizer(enc, ckpt, cfg.init)
+    reference = copy.deepcopy(policy).eval()  # eval(): dropout off, so its log-probs are deterministic
+    for p in reference.parameters():
+        p.requires_grad_(False)
+    block_size = policy.config.block_size
+
+    # ------------------------------------------------------------------------------------------------------
+    # data: each pair -> chosen and rejected conversations with the chat template's reply mask
+    def render_all(path):
+        pairs, dropped = [], 0
+        for p in load_preferences(path):
+            c = render_conversation(enc, [{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": p["chosen"]}])
+            r = render_conversation(enc, [{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": p["rejected"]}])
+            if max(len(c[0]), len(r[0])) > block_size:
+                dropped += 1
+                continue
+            pairs.append((c, r))
+        if not pairs:
+            raise ValueError(f"{path}: no pair fits in the model's context of {block_size} tokens")
+        return pairs, dropped
+
+    train_file = cfg.train_file or str(data_dir / "prefs_train.jsonl")
+    train, dropped = render_all(train_file)
+    val, _ = render_all(cfg.eval_file or str(data_dir / "prefs_eval.jsonl"))
+    print(f"{len(train)} training pairs from {train_file} ({dropped} too long, dropped), {len(val)} held out")
+
+    def logps_of(model, pairs):
+        """Chosen and rejected in ONE batched forward: (2B, T) -> logp_chosen (B,), logp_rejected (B,)."""
+        seqs = [c for c, _ in pairs] + [r for _, r in pairs]
+        ids, attn = pad_batch([s[0] for s in seqs], side="right")
+        mask, _ = pad_batch([s[1] for s in seqs], side="right")
+        with autocast(device):
+            lp = sequence_logps(model, ids.to(device), attn.to(device), mask.to(device), average=average).float()
+        return lp[: len(pairs)], lp[len(pairs):]
+
+    # ------------------------------------------------------------------------------------------------------
+    # optimizer and schedule
+    optimizer = policy.configure_optimizer(0.0, cfg.lr, (0.9, 0.95), device.split(":")[0])
+
+    # ------------------------------------------------------------------------------------------------------
+    # evaluation: implicit-reward accuracy on held-out pairs; gold judge on sampled replies
+    @torch.no_grad()
+    def reward_accuracy(pairs):
+        policy.eval()
+        correct = 0
+        for i in range(0, len(pairs), 64):
+            chunk = pairs[i: i + 64]
+            pc, pr = logps_of(policy, chunk)
+            rc, rr = logps_of(reference, chunk)
+            correct += ((pc - rc) > (pr - rr)).sum().item()
+        policy.train()
+        return correct / len(pairs)
+
+    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
+
+    # ------------------------------------------------------------------------------------------------------
+    # training loop
+    logger = MetricsLogger(out_dir, "dpo")
+    policy.train()
+    t_start = time.time()
+    for step in range(cfg.max_iters):
+        t0 = time.time()
+        lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        batch = [train[i] for i in torch.randint(len(train), (cfg.batch_size,), generator=g).tolist()]
+        policy_c, policy_r = logps_of(policy, batch)
+        with torch.no_grad():
+            ref_c, ref_r = logps_of(reference, batch)
+        loss, rewards_c, rewards_r = dpo_loss(policy_c, policy_r, ref_c, ref_r, cfg.beta, cfg.label_smoothing,
+                                              cfg.loss_type)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        dt = time.time() - t0
+        if (step + 1) % cfg.log_interval == 0 or step == 0:
+            n_tok = sum(len(c[0]) + len(r[0]) for c, r in batch)
+            logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
+                       reward_accuracy=(rewards_c > rewards_r).float().mean().item(),
+                       reward_chosen=rewards_c.mean().item(), reward_rejected=rewards_r.mean().item(),
+                       margin=(rewards_c - rewards_r).mean().item(), logp_chosen=policy_c.mean().item(),
+                       logp_rejected=policy_r.mean().item())
+        if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
+            logger.log(step + 1, val_reward_accuracy=reward_accuracy(val))
+    train_seconds = time.time() - t_start
+
+    # ------------------------------------------------------------------------------------------------------
+    # evaluation: SFT (= the reference) vs DPO on the same held-out prompts, same sampling settings
+    policy.eval()
+    metrics = {"val_reward_accuracy": reward_accuracy(val), "train_seconds": round(train_seconds, 1), "beta": cfg.beta}
+    logger.log(cfg.max_iters, val_reward_accuracy=metrics["val_reward_accuracy"])
+    if prompts:
+        kw = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.eval_temperature, seed=cfg.seed, device=device)
+        sft_rows, dpo_rows = generate_replies(reference, enc, prompts, **kw), generate_replies(policy, enc, prompts, **kw)
+        sft_summary, dpo_summary = evaluate_replies(sft_rows), evaluate_replies(dpo_rows)
+        metrics.update(sft=sft_summary, dpo=dpo_summary,
+                       win_rate_vs_sft=win_rate([r["gold"] for r in dpo_rows], [r["gold"] for r in sft_rows]),
+                       kl_to_sft=kl_to_reference(policy, reference, dpo_rows, temperature=cfg.eval_temperature,
+                                                 device=device))
+        print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}")
+        print(f"{'':20s} {'sft':>8s} {'dpo':>8s}")
+        for k in ("gold_mean", "gold_ci95", "format_compliance", "correctness", "refusal_unsafe", "over_refusal",
+                  "rudeness", "mean_length"):
+            print(f"{k:20s} {sft_summary[k]:8.3f} {dpo_summary[k]:8.3f}")
+        print(f"win rate of DPO over SFT (gold judge): {metrics['win_rate_vs_sft']:.3f}; "
+              f"KL(dpo || sft) per reply: {metrics['kl_to_sft']:.3f} nats")
+        print(f"held-out reward accuracy (implicit rewards): {metrics['val_reward_accuracy']:.3f}")
+        with open(out_dir / "samples.jsonl", "w") as f:
+            for s, d in zip(sft_rows, dpo_rows):
+                f.write(json.dumps({"prompt": s["prompt"], "sft": s["reply"], "sft_gold": s["gold"],
+                                    "dpo": d["reply"], "dpo_gold": d["gold"]}) + "\n")
+
+    # ------------------------------------------------------------------------------------------------------
+    # save
+    save_checkpoint(out_dir, policy, stage="dpo", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
+                    extra={k: v for k, v in metrics.items() if not isinstance(v, dict)})
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    plot_log(out_dir / "log.jsonl", out_dir / "dpo.png", ["loss", ["reward_chosen", "reward_rejected", "margin"],
+                                                          ["logp_chosen", "logp_rejected"],
+                                                          ["reward_accuracy", "val_reward_accuracy"]], title="DPO")
+    print(f"done in {time.time() - t_start:.0f}s; wrote {checkpoint_file(out_dir)}")
+    return metrics
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f"dpo.py: {e}")
