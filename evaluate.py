@@ -119,3 +119,108 @@ def kl_to_reference(policy, reference, rows, *, temperature=EVAL_TEMPERATURE, ba
         total += (logratio * reply_mask).sum().item()
         count += len(chunk)
     return total / max(1, count)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the command line: every stage side by side
+
+COLUMNS = ["name", "stage", "gold_mean", "gold_ci95", "win_rate_vs_sft", "format_compliance", "correctness",
+           "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft"]
+
+
+def main(argv=None):
+    import argparse
+    import csv
+    import json
+    from pathlib import Path
+
+    from common import ensure_data_dir, get_device, tokenizer_for
+    from data.formats import load_prompts
+    from model import load_model
+
+    ap = argparse.ArgumentParser(description="Evaluate checkpoints side by side under the tinyworld's gold judge.")
+    ap.add_argument("--checkpoints", nargs="+", default=["out/pretrain", "out/sft", "out/ppo", "out/dpo"],
+                    help="checkpoint directories or files; extra ones (other betas...) add points to the frontier")
+    ap.add_argument("--reference", default="out/sft", help="the SFT checkpoint: win rates and KL are against it")
+    ap.add_argument("--out", default="out/eval", help="where results.md, results.csv and frontier.png go")
+    ap.add_argument("--data_dir", default="data/tinyworld", help="tinyworld directory (held-out prompts, tokenizer)")
+    ap.add_argument("--tokenizer", default="", help="'' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
+    ap.add_argument("--n_prompts", type=int, default=300, help="held-out prompts (the same for every checkpoint)")
+    ap.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE, help="sampling temperature (0 = greedy)")
+    ap.add_argument("--max_new_tokens", type=int, default=EVAL_MAX_NEW_TOKENS, help="longest reply")
+    ap.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every checkpoint)")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    args = ap.parse_args(argv)
+
+    device = get_device(args.device)
+    data_dir = ensure_data_dir(args.data_dir)
+    enc = tokenizer_for(data_dir, args.tokenizer)
+    prompts = load_prompts(data_dir / "prompts_eval.jsonl")[: args.n_prompts]
+    for path in [args.reference] + args.checkpoints:  # fail before any work if one is missing
+        from model import checkpoint_file
+        if not checkpoint_file(path).exists():
+            raise FileNotFoundError(f"{checkpoint_file(path)}: no checkpoint (run the stage that writes it, or "
+                                    f"choose others with --checkpoints)")
+    reference, _ = load_model(args.reference, device=device)
+    kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, device=device)
+    ref_rows = generate_replies(reference, enc, prompts, **kw)
+    evaluate_replies(ref_rows)
+    results = []
+    for path in args.checkpoints:
+        model, ckpt = load_model(path, device=device)
+        if ckpt.get("tokenizer") not in (None, enc.name):
+            raise ValueError(f"{path} was trained with tokenizer {ckpt['tokenizer']}, not {enc.name}")
+        rows = generate_replies(model, enc, prompts, **kw)
+        summary = evaluate_replies(rows)
+        summary.update(name=Path(path).name if Path(path).suffix != ".pt" else Path(path).parent.name,
+                       stage=ckpt["stage"],
+                       win_rate_vs_sft=win_rate([r["gold"] for r in rows], [r["gold"] for r in ref_rows]),
+                       kl_to_sft=kl_to_reference(model, reference, rows, temperature=args.temperature, device=device))
+        results.append(summary)
+        print(" | ".join(f"{c} {summary[c]:.3f}" if isinstance(summary[c], float) else f"{c} {summary[c]}"
+                         for c in COLUMNS), flush=True)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for r in results:
+            writer.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
+    header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+    lines = ["| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS) + " |"
+             for r in results]
+    table = header + "\n".join(lines) + "\n"
+    note = (f"\n{len(prompts)} held-out tinyworld prompts, temperature {args.temperature}, seed {args.seed}; "
+            f"win rate and KL against {args.reference}; gold_ci95 is the half-width of a 95% confidence interval.\n")
+    (out / "results.md").write_text(table + note)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    frontier(results, out / "frontier.png")
+    print("\n" + table + note + f"wrote {out / 'results.md'}, {out / 'results.csv'}, {out / 'frontier.png'}")
+    return results
+
+
+def frontier(results, path):
+    """Gold score against KL to the SFT model, one point per policy: the reward-KL frontier."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for r in results:
+        ax.errorbar(r["kl_to_sft"], r["gold_mean"], yerr=r["gold_ci95"], fmt="o", capsize=3)
+        ax.annotate(r["name"], (r["kl_to_sft"], r["gold_mean"]), textcoords="offset points", xytext=(5, 5))
+    ax.set_xlabel("KL(policy || SFT) per reply, nats")
+    ax.set_ylabel("gold score (mean, 95% CI)")
+    ax.set_title("reward-KL frontier on held-out prompts")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    import sys
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f"evaluate.py: {e}")

@@ -241,14 +241,15 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, stop_tokens=None, attention_mask=None,
-                 pad_id=0, use_cache=True, generator=None, return_logprobs=False):
+                 pad_id=0, use_cache=True, generator=None, return_logprobs=False, callback=None):
         """Sample max_new_tokens after the prompts idx (B, T0), left-padded as described by attention_mask.
 
         temperature 0 = argmax (greedy). A row that emits one of stop_tokens keeps it, and is padded with pad_id
         afterwards; the loop ends early once every row has stopped. Returns the sequences (B, T0 + N), N <=
         max_new_tokens; with return_logprobs, also the log-probs (B, N) of the sampled tokens under the
         distribution they were sampled from, and new_mask (B, N), 1 on generated tokens up to the stop token.
-        Runs in eval mode (dropout off) and restores the previous mode.
+        Runs in eval mode (dropout off) and restores the previous mode. callback(tokens (B,)), if given, sees
+        each step's tokens as they are sampled (chat.py streams text with it).
         """
         was_training = self.training
         self.eval()
@@ -282,6 +283,8 @@ class GPT(nn.Module):
                 out_token = torch.where(done, torch.full_like(next_token, pad_id), next_token)
                 fed_token = torch.where(done, torch.zeros_like(next_token), next_token)
                 tokens.append(out_token)
+                if callback is not None:
+                    callback(out_token)
                 logps.append(torch.where(done, torch.zeros_like(token_logp), token_logp))
                 alive.append(~done)
                 mask = torch.cat([mask, (~done).long()[:, None]], dim=1)
@@ -414,8 +417,8 @@ CHECKPOINT_FORMAT = "tinyalign-checkpoint-v1"
 MODEL_TYPES = {"GPT": GPT, "ScalarGPT": ScalarGPT}
 
 
-class CheckpointError(Exception):
-    pass
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used (missing, unreadable, foreign, unsafe, wrong stage); names the file."""
 
 
 def checkpoint_file(path):
