@@ -32,6 +32,12 @@ Where this departs from the DPO paper:
 2. The reference log-probs are computed per batch with the frozen reference (no pre-computation pass): simpler
    to read, and the cost is one extra forward without gradients.
 3. Evaluation with the tinyworld's gold judge: win rate against the SFT model, KL to the reference.
+4. By default the chosen replies' negative log-likelihood (per token) is added to the loss with weight
+   rpo_alpha = 0.3, as in RPO (Pang et al. 2024, "Iterative Reasoning Preference Optimization"). On this
+   1M-parameter model, plain DPO on off-policy pairs pushes probability off every demonstrated reply: in a
+   measured run (--rpo_alpha 0 --lr 3e-4) log pi(chosen) fell from -6 to below -15 nats, the KL to SFT reached
+   25 nats, refusals of unsafe requests fell from 78% to 25%, and the win rate over SFT was only 0.55. The NLL
+   term keeps the chosen replies likely. --rpo_alpha 0 gives the paper's loss.
 """
 
 import copy
@@ -47,7 +53,7 @@ import torch.nn.functional as F
 from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
                     parse_config, plot_log, set_seed, tokenizer_for)
 from data.formats import load_preferences, load_prompts
-from evaluate import evaluate_replies, generate_replies, kl_to_reference, win_rate
+from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
 from model import checkpoint_file, load_model, save_checkpoint
 from tokenizer import render_conversation
 
@@ -108,11 +114,12 @@ class Config:
     eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_eval.jsonl")
     beta: float = opt(0.1, "strength of the pull towards the reference (smaller = further from SFT)")
     label_smoothing: float = opt(0.0, "conservative DPO: assumed fraction of flipped labels (sigmoid loss only)")
+    rpo_alpha: float = opt(0.3, "weight of the chosen replies' per-token NLL added to the loss (RPO); 0 = plain DPO")
     loss_type: str = opt("sigmoid", "'sigmoid' (DPO) or 'ipo'")
     batch_size: int = opt(32, "pairs per step")
     max_iters: int = opt(300, "optimizer steps")
-    lr: float = opt(3e-4, "peak learning rate")
-    min_lr: float = opt(3e-5, "final learning rate (cosine decay)")
+    lr: float = opt(1e-4, "peak learning rate")
+    min_lr: float = opt(1e-5, "final learning rate (cosine decay)")
     warmup: int = opt(20, "warm-up steps")
     grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)")
     eval_interval: int = opt(100, "held-out reward accuracy every this many steps")
@@ -171,6 +178,13 @@ def main(argv=None):
             lp = sequence_logps(model, ids.to(device), attn.to(device), mask.to(device), average=average).float()
         return lp[: len(pairs)], lp[len(pairs):]
 
+    def chosen_nll(logp_chosen, pairs):
+        """RPO's extra term: the chosen replies' negative log-likelihood per token (an SFT loss on them)."""
+        if average:  # IPO's log-probs are already per-token averages
+            return -logp_chosen.mean()
+        n_tokens = torch.tensor([sum(c[1]) for c, _ in pairs], dtype=logp_chosen.dtype, device=logp_chosen.device)
+        return -(logp_chosen / n_tokens).mean()
+
     # ------------------------------------------------------------------------------------------------------
     # optimizer and schedule
     optimizer = policy.configure_optimizer(0.0, cfg.lr, (0.9, 0.95), device.split(":")[0])
@@ -208,7 +222,8 @@ def main(argv=None):
             ref_c, ref_r = logps_of(reference, batch)
         loss, rewards_c, rewards_r = dpo_loss(policy_c, policy_r, ref_c, ref_r, cfg.beta, cfg.label_smoothing,
                                               cfg.loss_type)
-        loss.backward()
+        nll = chosen_nll(policy_c, batch) if cfg.rpo_alpha > 0 else torch.zeros(())
+        (loss + cfg.rpo_alpha * nll).backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -218,7 +233,8 @@ def main(argv=None):
             logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
                        reward_accuracy=(rewards_c > rewards_r).float().mean().item(),
                        reward_chosen=rewards_c.mean().item(), reward_rejected=rewards_r.mean().item(),
-                       margin=(rewards_c - rewards_r).mean().item(), logp_chosen=policy_c.mean().item(),
+                       margin=(rewards_c - rewards_r).mean().item(), nll_chosen=nll.item(),
+                       logp_chosen=policy_c.mean().item(),
                        logp_rejected=policy_r.mean().item())
         if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
             logger.log(step + 1, val_reward_accuracy=reward_accuracy(val))
@@ -238,10 +254,7 @@ def main(argv=None):
                        kl_to_sft=kl_to_reference(policy, reference, dpo_rows, temperature=cfg.eval_temperature,
                                                  device=device))
         print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}")
-        print(f"{'':20s} {'sft':>8s} {'dpo':>8s}")
-        for k in ("gold_mean", "gold_ci95", "format_compliance", "correctness", "refusal_unsafe", "over_refusal",
-                  "rudeness", "mean_length"):
-            print(f"{k:20s} {sft_summary[k]:8.3f} {dpo_summary[k]:8.3f}")
+        print(comparison_table({"sft": sft_summary, "dpo": dpo_summary}))
         print(f"win rate of DPO over SFT (gold judge): {metrics['win_rate_vs_sft']:.3f}; "
               f"KL(dpo || sft) per reply: {metrics['kl_to_sft']:.3f} nats")
         print(f"held-out reward accuracy (implicit rewards): {metrics['val_reward_accuracy']:.3f}")

@@ -89,6 +89,18 @@ def evaluate_replies(rows):
     return out
 
 
+SUMMARY_KEYS = ["gold_mean", "gold_ci95", "format_compliance", "correctness", "refusal_unsafe", "over_refusal",
+                "rudeness", "mean_length"]
+
+
+def comparison_table(summaries, keys=SUMMARY_KEYS):
+    """{model name: evaluate_replies summary} -> a small text table, one column per model."""
+    names = list(summaries)
+    lines = [f"{'':20s} " + " ".join(f"{n:>8s}" for n in names)]
+    lines += [f"{k:20s} " + " ".join(f"{summaries[n][k]:8.3f}" for n in names) for k in keys]
+    return "\n".join(lines)
+
+
 def win_rate(gold_a, gold_b):
     """Fraction of prompts where A's score beats B's; a tie counts one half."""
     if len(gold_a) != len(gold_b) or not gold_a:

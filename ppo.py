@@ -42,7 +42,7 @@ from common import (MetricsLogger, check_tokenizer, ensure_data_dir, get_device,
                     plot_log, set_seed, tokenizer_for)
 from data.formats import load_prompts
 from data.tinyworld import gold_score
-from evaluate import evaluate_replies, generate_replies, kl_to_reference, win_rate
+from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
 from model import checkpoint_file, load_model, save_checkpoint
 from reward_model import reward_scores
 from tokenizer import ASSISTANT, BOS, END, USER, render_prompt, special_id
@@ -339,10 +339,7 @@ def main(argv=None):
                        kl_to_sft=kl_to_reference(policy, reference, ppo_rows, temperature=cfg.eval_temperature,
                                                  device=device))
         print(f"\nheld-out prompts: {len(eval_prompts)}, temperature {cfg.eval_temperature}")
-        print(f"{'':20s} {'sft':>8s} {'ppo':>8s}")
-        for k in ("gold_mean", "gold_ci95", "format_compliance", "correctness", "refusal_unsafe", "over_refusal",
-                  "rudeness", "mean_length"):
-            print(f"{k:20s} {sft_summary[k]:8.3f} {ppo_summary[k]:8.3f}")
+        print(comparison_table({"sft": sft_summary, "ppo": ppo_summary}))
         print(f"win rate of PPO over SFT (gold judge): {metrics['win_rate_vs_sft']:.3f}; "
               f"KL(ppo || sft) per reply: {metrics['kl_to_sft']:.3f} nats")
         with open(out_dir / "samples.jsonl", "w") as f:

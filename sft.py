@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
                     parse_config, plot_log, set_seed, tokenizer_for)
 from data.formats import load_conversations, load_prompts
-from evaluate import evaluate_replies, generate_replies
+from evaluate import SUMMARY_KEYS, comparison_table, evaluate_replies, generate_replies
 from model import checkpoint_file, load_model, save_checkpoint
 from tokenizer import render_conversation
 
@@ -210,12 +210,9 @@ def main(argv=None):
     if prompts:
         sft_rows, sft_summary = judge(model)
         metrics.update(base=base_summary, sft=sft_summary)
-        keys = ["format_compliance", "correctness", "gold_mean", "gold_ci95", "refusal_unsafe", "over_refusal",
-                "rudeness", "mean_length", "gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"]
+        keys = SUMMARY_KEYS + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"]
         print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}")
-        print(f"{'':20s} {'base':>8s} {'sft':>8s}")
-        for k in keys:
-            print(f"{k:20s} {base_summary[k]:8.3f} {sft_summary[k]:8.3f}")
+        print(comparison_table({"base": base_summary, "sft": sft_summary}, keys))
         with open(out_dir / "samples.jsonl", "w") as f:
             for b, s in zip(base_rows, sft_rows):
                 f.write(json.dumps({"prompt": b["prompt"], "base": b["reply"], "base_gold": b["gold"],
