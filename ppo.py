@@ -15,7 +15,7 @@ The gold judge of the tinyworld scores the same replies (logged, never trained o
 reward (RM) and the true reward (gold) part ways when the KL penalty is too weak: reward over-optimisation.
 
     python ppo.py                                    # CPU, after sft.py and reward_model.py; ~8 minutes
-    python ppo.py --kl_coef 0 --iters 150 --out_dir out/ppo_nokl   # watch over-optimisation
+    python ppo.py --kl_coef 0 --iters 90 --out_dir out/ppo_nokl   # watch over-optimisation
     python ppo.py --device cuda --batch_size 256
 
 Where this departs from InstructGPT / Ziegler et al.:
