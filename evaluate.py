@@ -29,9 +29,12 @@ def generate_replies(model, enc, prompts, *, max_new_tokens=EVAL_MAX_NEW_TOKENS,
                      top_k=None, batch_size=32, seed=0, device="cpu"):
     """-> one dict per prompt: prompt, reply (text, without the end token), finished (the reply ended with
     <|end|>; stopping on <|user|> or <|endoftext|>, or running out of tokens, is a format failure), n_tokens,
+    stop (what ended it: "end" = <|end|>, "user" = it wrote the user's turn itself, "other" = <|endoftext|> or
+    <|assistant|>, "length" = no stop token within max_new_tokens),
     prompt_ids, reply_ids (the reply's tokens including the stop token, if any)."""
     end = special_id(enc, END)
-    stops = [end, special_id(enc, USER), special_id(enc, BOS), special_id(enc, ASSISTANT)]
+    user = special_id(enc, USER)
+    stops = [end, user, special_id(enc, BOS), special_id(enc, ASSISTANT)]
     generator = torch.Generator(device=device).manual_seed(seed)
     rows = []
     for i in range(0, len(prompts), batch_size):
@@ -50,7 +53,9 @@ def generate_replies(model, enc, prompts, *, max_new_tokens=EVAL_MAX_NEW_TOKENS,
             reply_ids = toks[m.bool()].tolist()
             finished = bool(reply_ids) and reply_ids[-1] == end
             text_ids = reply_ids[:-1] if reply_ids and reply_ids[-1] in stops else reply_ids
-            rows.append({"prompt": p, "reply": enc.decode(text_ids), "finished": finished,
+            last = reply_ids[-1] if reply_ids else None
+            stop = ("end" if finished else "user" if last == user else "other" if last in stops else "length")
+            rows.append({"prompt": p, "reply": enc.decode(text_ids), "finished": finished, "stop": stop,
                          "n_tokens": len(reply_ids), "prompt_ids": p_ids, "reply_ids": reply_ids})
     return rows
 
@@ -78,6 +83,10 @@ def evaluate_replies(rows):
         "gold_mean": mean,
         "gold_ci95": 1.96 * std / math.sqrt(n),
         "format_compliance": frac(rows, lambda r: r["finished"]),
+        # the ways to fail the format (rows of generate_replies say which; hand-made rows may not)
+        "stop_user": frac(rows, lambda r: r.get("stop") == "user"),
+        "stop_other": frac(rows, lambda r: r.get("stop") == "other"),
+        "no_stop": frac(rows, lambda r: r.get("stop") == "length"),
         "correctness": frac(verifiable, lambda r: r["judge"]["correct"]),
         "refusal_unsafe": frac(unsafe, lambda r: r["judge"]["refused"]),
         "over_refusal": frac(safe, lambda r: r["judge"]["refused"]),

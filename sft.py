@@ -13,6 +13,13 @@ and stops with <|end|>. It also copies the style of its demonstrations, good and
 demonstrations come from a crowd of annotators of mixed quality (some rude, some rambling, some wrong), and the
 SFT model reproduces that mixture. Preference tuning (ppo.py, dpo.py) is what moves it towards the best style.
 
+Before training and after, the base and the SFT model answer the same held-out prompts (sampled at temperature
+1.0 with a fixed seed: the distribution PPO optimises; ppo.py and dpo.py evaluate the same way), and the
+tinyworld's gold judge scores the replies: format compliance (the reply ends with <|end|>; writing the
+user's next turn itself, ending the document with <|endoftext|>, or never stopping are the failures, counted as
+stop_user, stop_other, no_stop), correctness on verifiable tasks, the gold score and its parts. The table,
+three example replies and out_dir/{metrics.json, samples.jsonl} show the difference.
+
     python sft.py                                  # CPU, after pretrain.py; ~2-3 minutes
     python sft.py --device cuda --batch_size 64    # one GPU
     python sft.py --train_file my_chats.jsonl      # your own {"messages": [...]} conversations
@@ -20,9 +27,10 @@ SFT model reproduces that mixture. Preference tuning (ppo.py, dpo.py) is what mo
 Where this departs from InstructGPT-style SFT:
 1. The loss is averaged over all assistant tokens of the (accumulated) batch, not per conversation, so long
    replies weigh more; a per-sequence mean would let a one-word reply count as much as a story.
-2. Batches are drawn at random with replacement, seeded by step (reproducible, resumable).
-3. Conversations longer than the context are dropped (and counted), not truncated: a truncated reply would
-   teach the model to stop without <|end|>.
+2. Batches are drawn at random with replacement, seeded by step (reproducible), not in epochs.
+3. Conversations longer than the context are dropped (and counted), not truncated: a truncated reply has no
+   <|end|> to learn, and the model would learn that replies may break off.
+4. No packing of several conversations into one row: rows are right-padded to the longest of the batch.
 """
 
 import json
@@ -53,6 +61,9 @@ def sft_loss(logits, targets, mask, normalizer=None):
     target is an assistant token (its reply or its <|end|>), 0 on prompt, role markers and padding.
 
         loss = sum_{b,t} mask[b,t] * CE(logits[b,t], targets[b,t]) / N,    N = sum_{b,t} mask[b,t]
+        CE(z, y) = -log softmax(z)[y]
+
+    Where mask is 0 the target is never read (it may be padding or -1).
 
     N counts tokens over the whole batch (every assistant token weighs the same). With gradient accumulation,
     pass normalizer = the number of assistant tokens of the whole accumulated batch, so the micro-batch losses
@@ -61,7 +72,7 @@ def sft_loss(logits, targets, mask, normalizer=None):
     B, T, V = logits.shape
     ce = F.cross_entropy(logits.float().reshape(B * T, V), targets.reshape(B * T).clamp(min=0), reduction="none")
     mask = mask.reshape(B * T).float()
-    n = mask.sum() if normalizer is None else torch.as_tensor(normalizer, dtype=torch.float32)
+    n = mask.sum() if normalizer is None else torch.as_tensor(normalizer, dtype=torch.float32, device=logits.device)
     return (ce * mask).sum() / n.clamp(min=1.0)
 
 
@@ -129,9 +140,9 @@ def main(argv=None):
     train_file = cfg.train_file or str(data_dir / "sft_train.jsonl")
     eval_file = cfg.eval_file or str(data_dir / "sft_eval.jsonl")
     train, dropped = render_all(train_file)
-    val, _ = render_all(eval_file)
-    print(f"{len(train)} training conversations from {train_file} ({dropped} longer than {block_size} tokens dropped), "
-          f"{len(val)} held out")
+    val, val_dropped = render_all(eval_file)
+    print(f"{len(train)} training conversations from {train_file}, {len(val)} held out from {eval_file} "
+          f"(dropped, longer than the context of {block_size} tokens: {dropped} and {val_dropped})")
 
     def collate(examples):
         ids, attn = pad_batch([e[0] for e in examples], pad_id=0, side="right")
@@ -172,10 +183,13 @@ def main(argv=None):
         return rows, evaluate_replies(rows)
 
     base_rows, base_summary = judge(base_model) if prompts else ([], {})
+    del base_model
 
     # ------------------------------------------------------------------------------------------------------
     # training loop
     logger = MetricsLogger(out_dir, "sft")
+    base_val = val_loss()  # the pre-trained model has never seen the template: a high loss on <|end|> above all
+    logger.log(0, val_loss=base_val)
     model.train()
     t_start = time.time()
     for step in range(cfg.max_iters):
@@ -197,28 +211,41 @@ def main(argv=None):
         optimizer.zero_grad(set_to_none=True)
         dt = time.time() - t0
         if (step + 1) % cfg.log_interval == 0 or step == 0:
-            logger.log(step + 1, loss=loss_sum, lr=lr, ms=1000 * dt, **{"tok/s": n_tokens / dt}, assistant_tokens=n_assistant)
+            logger.log(step + 1, loss=loss_sum, lr=lr, ms=1000 * dt, **{"tok/s": n_tokens / dt},
+                       assistant_tokens=n_assistant)
         if (step + 1) % cfg.eval_interval == 0 or step + 1 == cfg.max_iters:
-            logger.log(step + 1, val_loss=val_loss())
+            final_val = val_loss()
+            logger.log(step + 1, val_loss=final_val)
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
     # evaluation, before vs after
     model.eval()
-    final_val = val_loss()
-    metrics = {"val_loss": final_val, "train_seconds": round(train_seconds, 1)}
+    if cfg.max_iters == 0:
+        final_val = base_val
+    metrics = {"val_loss": final_val, "base_val_loss": base_val, "train_seconds": round(train_seconds, 1),
+               "n_train": len(train), "n_dropped": dropped}
     if prompts:
         sft_rows, sft_summary = judge(model)
         metrics.update(base=base_summary, sft=sft_summary)
-        keys = SUMMARY_KEYS + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"]
-        print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}")
+        keys = (SUMMARY_KEYS[:3] + ["stop_user", "stop_other", "no_stop"] + SUMMARY_KEYS[3:]
+                + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"])
+        print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}, seed {cfg.seed}; "
+              f"validation loss {base_val:.3f} -> {final_val:.3f}")
         print(comparison_table({"base": base_summary, "sft": sft_summary}, keys))
         with open(out_dir / "samples.jsonl", "w") as f:
             for b, s in zip(base_rows, sft_rows):
-                f.write(json.dumps({"prompt": b["prompt"], "base": b["reply"], "base_gold": b["gold"],
-                                    "sft": s["reply"], "sft_gold": s["gold"]}) + "\n")
-        for b, s in list(zip(base_rows, sft_rows))[:3]:
-            print(f"\nprompt: {b['prompt']}\n  base: {b['reply'][:150]!r}\n  sft:  {s['reply'][:150]!r}")
+                f.write(json.dumps({"prompt": b["prompt"], "task": b["judge"]["task"], "base": b["reply"],
+                                    "base_stop": b["stop"], "base_gold": b["gold"], "sft": s["reply"],
+                                    "sft_stop": s["stop"], "sft_gold": s["gold"]}) + "\n")
+        first_of_task = {}  # three examples, of three different tasks when there are
+        for i, r in enumerate(base_rows):
+            first_of_task.setdefault(r["judge"]["task"], i)
+        firsts = set(first_of_task.values())
+        for i in sorted(range(len(prompts)), key=lambda i: i not in firsts)[:3]:
+            b, s = base_rows[i], sft_rows[i]
+            print(f"\nprompt: {b['prompt']}\n  base ({b['stop']}, gold {b['gold']:+.2f}): {b['reply'][:150]!r}"
+                  f"\n  sft  ({s['stop']}, gold {s['gold']:+.2f}): {s['reply'][:150]!r}")
 
     # ------------------------------------------------------------------------------------------------------
     # save

@@ -1,4 +1,5 @@
 """sft.py: the masked loss (prompt tokens never count), accumulation = big batch, a tiny end-to-end run."""
+import json
 import math
 
 import pytest
@@ -73,16 +74,58 @@ def test_gradient_accumulation_equals_one_big_batch(tiny_enc):
     small = grads([rendered[:1], rendered[1:]])  # micro-batches with different numbers of assistant tokens
     for a, b in zip(big, small):
         assert torch.allclose(a, b, atol=1e-6)
+    # a micro-batch without any assistant token (a user turn alone) adds nothing, and no NaN
+    user_only = render_conversation(tiny_enc, [{"role": "user", "content": "Hello there, how are you?"}])
+    assert sum(user_only[1]) == 0
+    with_empty = grads([rendered[:2], [user_only], rendered[2:]])
+    for a, b in zip(big, with_empty):
+        assert torch.allclose(a, b, atol=1e-6)
+    # per-sequence means would differ here (the three replies have different lengths): the test can fail
+    model.zero_grad()
+    per_seq = 0.0
+    for r in rendered:
+        x, y, m, attn = tensors([r])
+        per_seq = per_seq + sft.sft_loss(model(x, attention_mask=attn), y, m)
+    (per_seq / 3).backward()
+    assert not all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(big, model.parameters()))
 
 
-def test_tiny_end_to_end_run(tiny_world, tiny_ckpts, tmp_path):
+def test_tiny_end_to_end_run(tiny_world, tiny_enc, tiny_ckpts, tmp_path):
     metrics = sft.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "pretrain"), "--out_dir",
                         str(tmp_path), "--max_iters", "4", "--batch_size", "4", "--eval_interval", "2",
                         "--log_interval", "1", "--n_eval_prompts", "6", "--max_new_tokens", "8"])
     model, ckpt = load_model(tmp_path, expected_stage="sft")
-    assert ckpt["step"] == 4 and math.isfinite(metrics["val_loss"])
+    assert ckpt["step"] == 4 and ckpt["tokenizer"] == tiny_enc.name and ckpt["train_config"]["max_iters"] == 4
+    assert math.isfinite(metrics["val_loss"]) and math.isfinite(metrics["base_val_loss"])
+    assert metrics["val_loss"] == ckpt["extra"]["val_loss"]
     assert 0.0 <= metrics["sft"]["format_compliance"] <= 1.0 and metrics["base"]["n"] == 6
-    assert (tmp_path / "samples.jsonl").exists() and (tmp_path / "loss.png").exists()
+    assert json.loads((tmp_path / "metrics.json").read_text())["sft"]["n"] == 6
+    samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 6 and {"prompt", "base", "sft", "base_gold", "sft_gold"} <= set(samples[0])
+    assert (tmp_path / "loss.png").exists()
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert log[0]["step"] == 0 and log[0]["val_loss"] == metrics["base_val_loss"]  # the base model, before training
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]
+
+
+def test_own_conversations_file_and_too_long_ones_dropped(tiny_world, tiny_enc, tiny_ckpts, tmp_path):
+    convs = [[{"role": "user", "content": f"What is {a} plus {b}?"}, {"role": "assistant", "content": f"{a + b}."}]
+             for a in range(3) for b in range(3)]
+    convs.append([{"role": "user", "content": "Tell me a long story."},
+                  {"role": "assistant", "content": "Once upon a time, Mia walked to the lake. " * 40}])  # > 128 tokens
+    train = tmp_path / "mine.jsonl"
+    train.write_text("".join(json.dumps({"messages": c}) + "\n" for c in convs))
+    assert len(render_conversation(tiny_enc, convs[-1])[0]) > 129
+    metrics = sft.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "pretrain"), "--out_dir",
+                        str(tmp_path / "out"), "--train_file", str(train), "--eval_file", str(train),
+                        "--max_iters", "2", "--batch_size", "4", "--n_eval_prompts", "0"])
+    assert metrics["n_train"] == 9 and metrics["n_dropped"] == 1
+    assert load_model(tmp_path / "out", expected_stage="sft")[1]["step"] == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"messages": convs[0]}) + "\n" + '{"messages": [{"role": "robot", "content": "x"}]}\n')
+    with pytest.raises(ValueError, match="bad.jsonl"):
+        sft.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "pretrain"), "--out_dir",
+                  str(tmp_path / "out2"), "--train_file", str(bad), "--max_iters", "1", "--n_eval_prompts", "0"])
 
 
 def test_wrong_stage_is_a_clear_error(tiny_world, tiny_ckpts, tmp_path):
