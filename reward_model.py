@@ -6,22 +6,38 @@ collect pairs (prompt, chosen, rejected) and fit a model r(prompt, reply) -> a n
 
     P(chosen is preferred over rejected) = sigmoid(r(chosen) - r(rejected))        (Bradley-Terry, 1952)
 
-Maximising the likelihood of the labels gives the loss below: logistic regression on reward differences. Only
-differences matter, so the scale's zero is arbitrary. The model is the SFT GPT with its vocabulary head
-replaced by one number (model.ScalarGPT), read at the reply's last token, the <|end|> (by then the model has
-seen the whole prompt and reply). Here the "humans" are the tinyworld's simulated labeller, noisy on purpose,
-and we can check the reward model against the noise-free gold judge, which real projects never can.
+Maximising the likelihood of the labels gives the loss below: logistic regression whose one input is the
+difference of two rewards. Only differences matter, so the scale's zero is arbitrary. The model is the SFT GPT
+with its vocabulary head replaced by one number (model.ScalarGPT), read at the reply's last token, the <|end|>
+of prompt + reply + <|end|> (by then the model has seen the whole conversation). Here the "humans" are the
+tinyworld's simulated labeller, noisy on purpose (it agrees with the noise-free gold ordering ~88% of the time),
+and we can check the reward model against the gold judge itself, which real projects never can:
+
+- accuracy against the labeller's held-out labels (capped by the labeller's own noise),
+- accuracy against the gold ordering, on all pairs and on pairs whose gold scores differ by >= GOLD_MARGIN,
+- Pearson and Spearman correlation of the score with the gold score, on held-out (prompt, reply) pairs,
+- correlation of the score with the reply's length in tokens: a reward model that likes long replies can be
+  "hacked" by a policy that just writes more,
+- out_dir/rm_vs_gold.png, the score against the gold score, one dot per held-out reply.
 
     python reward_model.py                              # CPU, after sft.py; ~2-3 minutes
-    python reward_model.py --device cuda
-    python reward_model.py --train_file my_prefs.jsonl  # {"prompt", "chosen", "rejected"} per line
+    python reward_model.py --device cuda --compile      # one GPU
+    python reward_model.py --train_file my_prefs.jsonl --eval_file my_prefs_eval.jsonl
+                                                        # your own {"prompt", "chosen", "rejected"} per line
 
-Where this departs from InstructGPT's reward model:
-1. Pairs, not K-way rankings (InstructGPT shows K=4..9 replies and uses all K*(K-1)/2 pairs of a prompt in one
-   batch element).
-2. No reward normalisation inside training; the mean and std of the scores on training replies are stored in the
-   checkpoint, and ppo.py may use them to whiten scores.
-3. One epoch-ish of training (a fixed number of steps) on ~10k pairs; it overfits quickly beyond that.
+The checkpoint (out_dir/ckpt.pt, stage "rm") stores in extra the final metrics and the score's mean and std
+(score_mean, score_std) over the chosen and rejected replies of the first 1024 training pairs: ppo.py whitens
+the reward model's scores with them, (r - score_mean) / score_std.
+
+Where this departs from InstructGPT's reward model (Ouyang et al., 2022):
+1. Pairs, not K-way rankings (InstructGPT shows K=4..9 replies and puts all K*(K-1)/2 pairs of a prompt in one
+   batch element, so each reply is scored once per prompt).
+2. The reward model starts from the same small SFT model that PPO fine-tunes (InstructGPT used a 6B reward
+   model for a 175B policy); the scalar head starts small and random, the trunk is not frozen.
+3. No normalisation during training: InstructGPT shifts the reward so that demonstrations score 0 on average;
+   here the mean and std of the scores are stored in the checkpoint instead, for ppo.py to whiten with.
+4. A fixed number of steps (about one pass over the ~10k pairs), not epochs; one pass is also what
+   InstructGPT found best, as the reward model overfits after it.
 """
 
 import json
@@ -37,11 +53,12 @@ import torch.nn.functional as F
 from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
                     parse_config, plot_log, set_seed, tokenizer_for)
 from data.formats import load_preferences
-from data.tinyworld import gold_score
+from data.tinyworld import gold_breakdown
 from model import ScalarGPT, checkpoint_file, load_model, save_checkpoint
 from tokenizer import render_conversation
 
-GOLD_MARGIN = 0.5  # accuracy vs gold is also reported on pairs whose gold scores differ by at least this
+GOLD_MARGIN = 0.5  # "clear" pairs: gold scores differ by at least this (the labeller is right 73% of the time
+#                    at a gap of 0.5, 95% at 1.5); accuracy vs gold is reported on all pairs and on these
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -49,30 +66,38 @@ GOLD_MARGIN = 0.5  # accuracy vs gold is also reported on pairs whose gold score
 
 
 def bradley_terry_loss(r_chosen, r_rejected):
-    """-log sigmoid(r_chosen - r_rejected), averaged over pairs. r_chosen, r_rejected: (B,).
+    """The Bradley-Terry loss: r_chosen, r_rejected (B,) rewards of the two replies of B pairs -> scalar.
 
-    It is the negative log-likelihood of the labels under P(chosen > rejected) = sigmoid(r_c - r_r): ln 2 when
-    the two rewards are equal (a coin flip), -> 0 as the chosen reply's reward pulls ahead. logsigmoid is the
-    numerically stable way to write log(sigmoid(.)).
+        loss = mean_b  -log sigmoid(r_chosen[b] - r_rejected[b])
+
+    It is the negative log-likelihood of the labels under P(chosen > rejected) = sigmoid(r_c - r_r), i.e.
+    logistic regression with the reward difference as the logit and "chosen won" as the label: ln 2 when the
+    two rewards are equal (a coin flip), -> 0 as the chosen reply pulls ahead, ~ (r_r - r_c) when it falls
+    far behind. The gradient is -sigmoid(r_r - r_c) / B for r_c and the opposite for r_r: it pushes the two
+    apart, hardest on the pairs the model gets wrong. logsigmoid is log(sigmoid(.)) without overflow.
     """
     return -F.logsigmoid(r_chosen - r_rejected).mean()
 
 
 def score_at_last_token(values, attention_mask):
-    """values (B, T), attention_mask (B, T) -> (B,): the value at each row's last real token (any padding side)."""
-    T = attention_mask.size(1)
-    positions = torch.arange(T, device=attention_mask.device).expand_as(attention_mask)
+    """values (B, T) one scalar per position, attention_mask (B, T) 1 on real tokens -> (B,) the value at each
+    row's last real token, found from the mask (right, left or no padding; never a padding position)."""
+    B, T = attention_mask.shape
+    positions = torch.arange(T, device=attention_mask.device).expand(B, T)  # (B, T)
     last = torch.where(attention_mask.bool(), positions, -1).max(dim=1).values  # (B,)
-    return values.gather(1, last[:, None]).squeeze(1)
+    if (last < 0).any():
+        raise ValueError("score_at_last_token: a row of attention_mask has no real token")
+    return values.gather(1, last[:, None]).squeeze(1)  # (B,)
 
 
 def reward_scores(model, ids, attention_mask):
-    """A reward model's score of each sequence (B, T) -> (B,), read at its last real token (the <|end|>)."""
+    """The reward of each sequence: model a ScalarGPT, ids (B, T) prompt + reply + <|end|> (any padding),
+    attention_mask (B, T) -> (B,), the scalar at each row's last real token (the <|end|>). ppo.py imports this."""
     return score_at_last_token(model(ids, attention_mask=attention_mask), attention_mask)
 
 
 def render_reply(enc, prompt, reply):
-    """The token ids the reward model reads: the conversation (prompt, reply) ending with <|end|>."""
+    """The token ids the reward model reads: <|endoftext|><|user|>prompt<|end|><|assistant|>reply<|end|>."""
     ids, _ = render_conversation(enc, [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}])
     return ids
 
@@ -90,7 +115,7 @@ class Config:
     out_dir: str = opt("out/rm", "where the reward model, logs, metrics.json and rm_vs_gold.png go")
     train_file: str = opt("", "preference JSONL (prompt/chosen/rejected); '' = data_dir/prefs_train.jsonl")
     eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_eval.jsonl")
-    batch_size: int = opt(32, "pairs per step")
+    batch_size: int = opt(32, "pairs per step (chosen and rejected: 2 x this many sequences per forward)")
     max_iters: int = opt(400, "optimizer steps")
     lr: float = opt(3e-4, "peak learning rate")
     min_lr: float = opt(3e-5, "final learning rate (cosine decay)")
@@ -100,6 +125,7 @@ class Config:
     eval_interval: int = opt(100, "held-out accuracy every this many steps")
     log_interval: int = opt(10, "log line every this many steps")
     device: str = opt("auto", "auto | cpu | cuda | mps")
+    compile: bool = opt(False, "torch.compile the model for training (the saved weights are the plain model's)")
     seed: int = opt(1337, "random seed")
 
 
@@ -112,20 +138,22 @@ def main(argv=None):
     out_dir = Path(cfg.out_dir)
 
     # ------------------------------------------------------------------------------------------------------
-    # model: the SFT trunk + a scalar head
+    # model: the SFT trunk + a scalar head (the SFT model's vocabulary head is dropped)
     sft_model, ckpt = load_model(cfg.init, expected_stage="sft", device=device)
     check_tokenizer(enc, ckpt, cfg.init)
     model = ScalarGPT.from_gpt(sft_model).to(device)
     del sft_model
+    forward_model = torch.compile(model) if cfg.compile else model  # train/score with it; save `model`
     block_size = model.config.block_size
+    print(f"reward model from {cfg.init}: {model.gpt.num_params() / 1e6:.2f}M parameters in the trunk")
 
     # ------------------------------------------------------------------------------------------------------
-    # data: each pair rendered into two token sequences that end with <|end|>
+    # data: each pair rendered into two token sequences, both ending with <|end|>
     def render_all(path):
         pairs, dropped = [], 0
         for p in load_preferences(path):
             c, r = render_reply(enc, p["prompt"], p["chosen"]), render_reply(enc, p["prompt"], p["rejected"])
-            if max(len(c), len(r)) > block_size:
+            if max(len(c), len(r)) > block_size:  # a truncated reply would have no <|end|> to read the score at
                 dropped += 1
                 continue
             pairs.append({**p, "chosen_ids": c, "rejected_ids": r})
@@ -136,42 +164,53 @@ def main(argv=None):
     train_file = cfg.train_file or str(data_dir / "prefs_train.jsonl")
     eval_file = cfg.eval_file or str(data_dir / "prefs_eval.jsonl")
     train, dropped = render_all(train_file)
-    val, _ = render_all(eval_file)
-    print(f"{len(train)} training pairs from {train_file} ({dropped} too long, dropped), {len(val)} held out")
+    val, val_dropped = render_all(eval_file)
+    print(f"{len(train)} training pairs from {train_file} ({dropped} longer than {block_size} tokens, dropped); "
+          f"{len(val)} held-out pairs from {eval_file} ({val_dropped} dropped)")
 
     def scores_of(pairs):
-        """Chosen and rejected of a batch in one forward: (2B, T) -> r_chosen (B,), r_rejected (B,)."""
+        """Chosen and rejected of a batch in one forward: (2B, T) -> r_chosen (B,), r_rejected (B,).
+        Right padding here; reward_scores finds each row's <|end|> from the mask whatever the padding."""
         ids, mask = pad_batch([p["chosen_ids"] for p in pairs] + [p["rejected_ids"] for p in pairs], side="right")
         with autocast(device):
-            r = reward_scores(model, ids.to(device), mask.to(device)).float()
+            r = reward_scores(forward_model, ids.to(device), mask.to(device)).float()  # (2B,)
         return r[: len(pairs)], r[len(pairs):]
 
     # ------------------------------------------------------------------------------------------------------
-    # optimizer and schedule
+    # optimizer and schedule: AdamW on the trunk (decay on matrices only) and the head; warm-up then cosine
     optimizer = model.gpt.configure_optimizer(cfg.weight_decay, cfg.lr, (0.9, 0.95), device.split(":")[0])
     optimizer.add_param_group({"params": list(model.head.parameters()), "weight_decay": 0.0})
 
     # ------------------------------------------------------------------------------------------------------
-    # evaluation: accuracy vs the labeller's labels and vs the noise-free gold ordering; score vs gold
+    # evaluation: accuracy vs the labeller's labels and vs the noise-free gold ordering; score vs gold, length
     @torch.no_grad()
     def evaluate(pairs):
-        model.eval()
+        model.eval()  # dropout off while scoring
         rc, rr = [], []
         for i in range(0, len(pairs), 64):
             c, r = scores_of(pairs[i: i + 64])
             rc += c.tolist()
             rr += r.tolist()
         model.train()
-        gold_c = [p.get("gold_chosen", gold_score(p["prompt"], p["chosen"])) for p in pairs]
-        gold_r = [p.get("gold_rejected", gold_score(p["prompt"], p["rejected"])) for p in pairs]
-        label_acc = sum(c > r for c, r in zip(rc, rr)) / len(pairs)
-        differ = [(c > r) == (gc > gr) for c, r, gc, gr in zip(rc, rr, gold_c, gold_r) if gc != gr]
-        clear = [(c > r) == (gc > gr) for c, r, gc, gr in zip(rc, rr, gold_c, gold_r) if abs(gc - gr) >= GOLD_MARGIN]
-        return {"accuracy": label_acc, "gold_accuracy": sum(differ) / max(1, len(differ)),
-                "gold_accuracy_clear": sum(clear) / max(1, len(clear)), "n_clear": len(clear),
-                "margin": sum(c - r for c, r in zip(rc, rr)) / len(pairs),
-                "scores": rc + rr, "gold": gold_c + gold_r,
-                "lengths": [len(p["chosen_ids"]) for p in pairs] + [len(p["rejected_ids"]) for p in pairs]}
+        out = {"accuracy": sum(c > r for c, r in zip(rc, rr)) / len(pairs),  # vs the labels (ties count wrong)
+               "margin": sum(c - r for c, r in zip(rc, rr)) / len(pairs),
+               "r_chosen": sum(rc) / len(rc), "r_rejected": sum(rr) / len(rr)}
+        # the gold judge only knows the tinyworld's prompts: a user's own pairs get no gold figures
+        judged = [(p, c, r, gold_breakdown(p["prompt"], p["chosen"]), gold_breakdown(p["prompt"], p["rejected"]))
+                  for p, c, r in zip(pairs, rc, rr)]
+        judged = [(p, c, r, gc["total"], gr["total"]) for p, c, r, gc, gr in judged if gc["task"] != "unknown"]
+        differ = [(c > r) == (gc > gr) for p, c, r, gc, gr in judged if gc != gr]
+        clear = [(c > r) == (gc > gr) for p, c, r, gc, gr in judged if abs(gc - gr) >= GOLD_MARGIN]
+        out.update(n_gold_pairs=len(judged), n_clear=len(clear),
+                   gold_accuracy=sum(differ) / len(differ) if differ else None,
+                   gold_accuracy_clear=sum(clear) / len(clear) if clear else None,
+                   labeller_gold_agreement=sum(gc > gr for *_, gc, gr in judged if gc != gr) / len(differ)
+                   if differ else None)  # how often the labels themselves follow gold: the labels' ceiling
+        out["scores"] = [c for _, c, *_ in judged] + [r for _, _, r, *_ in judged]  # one per (prompt, reply)
+        out["gold"] = [gc for *_, gc, _ in judged] + [gr for *_, gr in judged]
+        out["lengths"] = ([len(enc.encode_ordinary(p["chosen"])) for p, *_ in judged]  # reply tokens
+                          + [len(enc.encode_ordinary(p["rejected"])) for p, *_ in judged])
+        return out
 
     # ------------------------------------------------------------------------------------------------------
     # training loop
@@ -183,9 +222,9 @@ def main(argv=None):
         lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # batches drawn with replacement, by step
         batch = [train[i] for i in torch.randint(len(train), (cfg.batch_size,), generator=g).tolist()]
-        r_chosen, r_rejected = scores_of(batch)
+        r_chosen, r_rejected = scores_of(batch)  # (B,), (B,)
         loss = bradley_terry_loss(r_chosen, r_rejected)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
@@ -204,30 +243,39 @@ def main(argv=None):
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
-    # final evaluation
+    # final evaluation on the held-out pairs, and the score's scale on training replies (for ppo.py)
     ev = evaluate(val)
     logger.log(cfg.max_iters, val_accuracy=ev["accuracy"], val_gold_accuracy=ev["gold_accuracy"])
     scores, gold, lengths = ev.pop("scores"), ev.pop("gold"), ev.pop("lengths")
-    ev["pearson_gold"] = pearson(scores, gold)
-    ev["spearman_gold"] = pearson(ranks(scores), ranks(gold))
-    ev["pearson_length"] = pearson(scores, lengths)
+    ev["pearson_gold"] = pearson(scores, gold) if scores else None
+    ev["spearman_gold"] = pearson(ranks(scores), ranks(gold)) if scores else None
+    ev["pearson_length"] = pearson(scores, lengths) if scores else None
+    ev["spearman_length"] = pearson(ranks(scores), ranks(lengths)) if scores else None
     train_scores = []
     with torch.no_grad():
         model.eval()
         for i in range(0, min(len(train), 1024), 64):
             c, r = scores_of(train[i: i + 64])
             train_scores += c.tolist() + r.tolist()
-    mean = sum(train_scores) / len(train_scores)
-    std = math.sqrt(sum((s - mean) ** 2 for s in train_scores) / max(1, len(train_scores) - 1))
-    metrics = {**ev, "gold_margin": GOLD_MARGIN, "score_mean": mean, "score_std": std,
-               "train_seconds": round(train_seconds, 1)}
-    print(f"\nheld-out pairs: {len(val)}\n"
-          f"  accuracy vs labeller labels          {ev['accuracy']:.3f}\n"
-          f"  accuracy vs gold ordering            {ev['gold_accuracy']:.3f}\n"
-          f"  ... on pairs with gold gap >= {GOLD_MARGIN}    {ev['gold_accuracy_clear']:.3f} ({ev['n_clear']} pairs)\n"
-          f"  correlation with gold (Pearson)      {ev['pearson_gold']:.3f}  (Spearman {ev['spearman_gold']:.3f})\n"
-          f"  correlation with length (Pearson)    {ev['pearson_length']:.3f}  (a reward-hacking warning sign if high)")
-    scatter(scores, gold, out_dir / "rm_vs_gold.png")
+    score_mean = sum(train_scores) / len(train_scores)
+    score_std = math.sqrt(sum((s - score_mean) ** 2 for s in train_scores) / max(1, len(train_scores) - 1))
+    metrics = {**ev, "gold_margin": GOLD_MARGIN, "n_train": len(train), "n_eval": len(val),
+               "score_mean": score_mean, "score_std": score_std, "train_seconds": round(train_seconds, 1)}
+
+    def fmt(x):
+        return "n/a (prompts unknown to the gold judge)" if x is None else f"{x:.3f}"
+    print(f"\nheld-out pairs: {len(val)} ({ev['n_gold_pairs']} judged by the gold judge)\n"
+          f"  accuracy vs labeller labels          {fmt(ev['accuracy'])}"
+          f"   (the labels agree with gold on {fmt(ev['labeller_gold_agreement'])})\n"
+          f"  accuracy vs gold ordering            {fmt(ev['gold_accuracy'])}\n"
+          f"  ... on pairs with gold gap >= {GOLD_MARGIN}    {fmt(ev['gold_accuracy_clear'])} ({ev['n_clear']} pairs)\n"
+          f"  correlation with gold                {fmt(ev['pearson_gold'])} Pearson, "
+          f"{fmt(ev['spearman_gold'])} Spearman\n"
+          f"  correlation with reply length        {fmt(ev['pearson_length'])} Pearson "
+          f"(a reward-hacking warning sign if high)\n"
+          f"  score on training replies            mean {score_mean:.3f}, std {score_std:.3f} (stored for ppo.py)")
+    if scores:
+        scatter(scores, gold, out_dir / "rm_vs_gold.png", metrics)
 
     # ------------------------------------------------------------------------------------------------------
     # save
@@ -236,11 +284,16 @@ def main(argv=None):
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     plot_log(out_dir / "log.jsonl", out_dir / "loss.png", ["loss", ["accuracy", "val_accuracy", "val_gold_accuracy"],
                                                             ["r_chosen", "r_rejected"]], title="reward model")
-    print(f"done in {time.time() - t_start:.0f}s; wrote {checkpoint_file(out_dir)}")
+    print(f"done in {time.time() - t_start:.0f}s; wrote {checkpoint_file(out_dir)}, {out_dir / 'metrics.json'}")
     return metrics
 
 
+# ----------------------------------------------------------------------------------------------------------
+# small statistics helpers (pure python: a few thousand numbers)
+
+
 def pearson(x, y):
+    """Pearson correlation of two equal-length lists (0.0 if either is constant)."""
     n = len(x)
     mx, my = sum(x) / n, sum(y) / n
     sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
@@ -250,14 +303,21 @@ def pearson(x, y):
 
 
 def ranks(x):
+    """Ranks 0..n-1, ties sharing their average rank (gold scores tie often); Spearman = pearson(ranks, ranks)."""
     order = sorted(range(len(x)), key=lambda i: x[i])
     r = [0.0] * len(x)
-    for rank, i in enumerate(order):
-        r[i] = float(rank)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            r[order[k]] = (i + j) / 2
+        i = j + 1
     return r
 
 
-def scatter(scores, gold, path):
+def scatter(scores, gold, path, metrics):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -265,7 +325,7 @@ def scatter(scores, gold, path):
     ax.scatter(gold, scores, s=6, alpha=0.4)
     ax.set_xlabel("gold score (tinyworld judge)")
     ax.set_ylabel("reward model score")
-    ax.set_title("held-out replies")
+    ax.set_title(f"held-out replies: Pearson {metrics['pearson_gold']:.2f}, Spearman {metrics['spearman_gold']:.2f}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
