@@ -7,21 +7,29 @@ answer key (self-supervised). Facts come along for free: to predict "Mia's hat i
 know that Mia's hat is red. What pre-training does NOT teach is to answer: given "What colour is Mia's hat?"
 a pre-trained model continues the text (another question, a story...). That is SFT's job (sft.py).
 
-    python pretrain.py                                   # CPU, the tinyworld, ~5 minutes
-    python pretrain.py --device cuda --compile --batch_size 64 --n_layer 6 --n_embd 384 --n_head 6 \
-        --block_size 256 --max_iters 5000                # a laptop GPU (bf16 autocast is automatic on CUDA)
-    torchrun --nproc_per_node=4 pretrain.py ...          # several GPUs (DDP; gloo on CPU, nccl on CUDA)
-    python -m data.prepare --input shakespeare.txt --tokenizer gpt2 --out data/shakespeare
-    python pretrain.py --data_dir data/shakespeare       # any text file
+    python pretrain.py                                   # CPU, the tinyworld, ~4-5 minutes on 2 cores
+    python pretrain.py --preset gpu                      # a laptop GPU: a 10M-parameter model (bf16 on CUDA)
+    python pretrain.py --preset gpu --compile            # the same, torch.compile'd (first step compiles)
+    torchrun --nproc_per_node=4 pretrain.py --preset gpu # several GPUs (DDP; nccl on CUDA, gloo on CPU)
     python pretrain.py --resume                          # continue out/pretrain where it stopped
+    python -m data.prepare --input my_text.txt --tokenizer gpt2 --out data/my_text
+    python pretrain.py --data_dir data/my_text           # any text file (the tokenizer comes with the data)
+    python pretrain.py --data_dir data/my_text --init gpt2:DIR --block_size 256 --lr 1e-4 --min_lr 1e-5
+                                                         # continue GPT-2's weights (a local Hugging Face dir)
+    python -m data.prepare --input data/tinyworld/corpus_train.txt --tokenizer gpt2 --out data/tinyworld_gpt2
+    python pretrain.py --data_dir data/tinyworld_gpt2 --preset gpt2 --compile   # GPT-2 124M's shape (big GPU)
 
 Where this departs from GPT-2 / nanoGPT-style training:
 1. The model is tiny (about a million parameters) and the data synthetic, so a laptop CPU trains it in minutes.
-2. Batches are random windows drawn with a generator seeded by the step number, so a resumed run sees exactly
-   the batches the uninterrupted run would have seen.
-3. No learning-rate or batch-size scaling rules: the defaults were picked for the tinyworld on a CPU.
+2. Batches are random windows drawn with a generator seeded by the step number (and dropout is seeded the
+   same way), so a resumed run sees exactly the batches the uninterrupted run would have seen.
+3. No learning-rate or batch-size scaling rules: the defaults were picked for the tinyworld on a CPU; the
+   schedule (linear warm-up, cosine decay) and AdamW's betas (0.9, 0.95) follow GPT-3, not GPT-2.
+4. "Epochs" do not exist: every step draws fresh random windows, so some text is seen twice before other
+   text is seen once (nanoGPT does the same).
 """
 
+import contextlib
 import json
 import math
 import os
@@ -34,9 +42,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config, peak_flops,
-                    plot_log, set_seed, tokenizer_for)
-from model import GPT, GPTConfig, checkpoint_file, load_checkpoint, save_checkpoint, unwrapped
+from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, parse_config,
+                    peak_flops, plot_log, read_log, set_seed, tokenizer_for)
+from model import GPT, GPTConfig, checkpoint_file, load_checkpoint, load_model, save_checkpoint
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -44,17 +52,21 @@ from model import GPT, GPTConfig, checkpoint_file, load_checkpoint, save_checkpo
 
 
 def causal_lm_loss(logits, targets):
-    """Mean next-token cross-entropy.
+    """Mean next-token cross-entropy over every position whose target is not -1.
 
-    logits (B, T, V): the model's scores at every position; targets (B, T): targets[:, t] is the token that
-    follows position t, i.e. the input shifted left by one (inputs x[0..T-1], targets x[1..T]). Positions with
-    target -1 are ignored (padding).
+    logits (B, T, V): the model's scores for the next token at every position of idx (B, T);
+    targets (B, T): targets[:, t] = idx[:, t+1], the token that really follows position t. That is the shift:
+    from a window w of T + 1 tokens, idx = w[:, :-1] and targets = w[:, 1:], so one forward pass trains T
+    predictions at once, each seeing only its past (the attention is causal). Targets of -1 are ignored
+    (padding; pre-training windows have none). With N = the number of targets that are not -1:
 
-        loss = - 1/N * sum_{b,t: target != -1} log softmax(logits[b, t])[targets[b, t]]
+        loss = -(1/N) * sum_{b,t: targets[b,t] != -1} log softmax(logits[b, t])[targets[b, t]]
 
-    At initialisation every token is about equally likely, so the loss starts near ln(V).
+    At initialisation every token is about equally likely, so the loss starts near ln(V); a model that
+    knows nothing but the token frequencies would reach their entropy; 0 means it predicts every token surely.
     """
     B, T, V = logits.shape
+    # float32 for the softmax even under bf16 autocast; cross_entropy = log_softmax + pick the target's entry
     return F.cross_entropy(logits.float().reshape(B * T, V), targets.reshape(B * T), ignore_index=-1)
 
 
@@ -65,22 +77,23 @@ def causal_lm_loss(logits, targets):
 @dataclass
 class Config:
     """Pre-train a GPT with the causal language-modelling loss."""
-    data_dir: str = opt("data/tinyworld", "directory with train.bin, val.bin, meta.json (the tinyworld is generated if missing)")
-    tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
+    data_dir: str = opt("data/tinyworld", "train.bin, val.bin, meta.json (the tinyworld is generated if missing)")
+    tokenizer: str = opt("", "'' = the data's own (data_dir/tokenizer.bpe, or gpt2 per meta.json), 'gpt2', or a .bpe")
     out_dir: str = opt("out/pretrain", "where the checkpoint, log.jsonl, loss.png and metrics.json go")
-    init: str = opt("scratch", "'scratch', a checkpoint path to continue from, or 'gpt2:DIR' (local Hugging Face GPT-2)")
-    resume: bool = opt(False, "continue out_dir's checkpoint: same schedule, same data order")
+    init: str = opt("scratch", "'scratch', a pretrain checkpoint to start from, or 'gpt2:DIR' (a local HF GPT-2)")
+    resume: bool = opt(False, "continue out_dir's checkpoint with its saved config: same schedule and data order")
+    preset: str = opt("", "'gpu' (a laptop GPU) or 'gpt2' (GPT-2 124M's shape): see PRESETS; later options win")
     # model (ignored when the weights come from --init)
     n_layer: int = opt(4, "transformer blocks")
     n_head: int = opt(4, "attention heads")
     n_embd: int = opt(128, "embedding width")
-    block_size: int = opt(128, "context length (tokens)")
+    block_size: int = opt(128, "context length (tokens per window)")
     dropout: float = opt(0.0, "dropout probability while training")
     # optimisation
     batch_size: int = opt(32, "windows per micro-batch (per process)")
     grad_accum: int = opt(1, "micro-batches per optimizer step")
     max_iters: int = opt(800, "optimizer steps (the cosine schedule ends here)")
-    stop_at: int = opt(0, "stop after this many steps (0 = max_iters), keeping the schedule of max_iters; --resume continues")
+    stop_at: int = opt(0, "stop after this many steps (0 = max_iters), on max_iters' schedule; --resume goes on")
     lr: float = opt(3e-3, "peak learning rate")
     min_lr: float = opt(3e-4, "learning rate at the end of the cosine decay")
     warmup: int = opt(50, "linear warm-up steps")
@@ -97,8 +110,37 @@ class Config:
     seed: int = opt(1337, "random seed")
 
 
-def main(argv=None):
+# Presets are command-line options put before the user's own, so anything given explicitly still wins.
+PRESETS = {
+    # ~10M parameters, 16k tokens a step: a few minutes on a laptop GPU (not measured here: no GPU was at hand)
+    "gpu": "--n_layer 6 --n_head 6 --n_embd 384 --block_size 256 --batch_size 64 --max_iters 1000 --lr 1e-3 "
+           "--min_lr 1e-4 --warmup 100 --dropout 0.1 --eval_interval 250",
+    # GPT-2 small (124M) from scratch, 64k tokens a step; needs GPT-2-tokenised data (python -m data.prepare)
+    "gpt2": "--n_layer 12 --n_head 12 --n_embd 768 --block_size 1024 --batch_size 16 --grad_accum 4 --lr 6e-4 "
+            "--min_lr 6e-5 --warmup 200 --max_iters 2000 --eval_interval 250 --eval_iters 20",
+}
+# what --resume may change; everything else comes from the checkpoint (changing it would change the run)
+RESUME_MAY_CHANGE = ("out_dir", "resume", "stop_at", "device", "compile")
+
+
+def resolve_config(argv=None):
+    """Command line -> (Config, checkpoint to resume or None): the preset's options first, then the user's;
+    with --resume, the configuration saved in the checkpoint except the options in RESUME_MAY_CHANGE."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     cfg = parse_config(Config, argv)
+    if cfg.preset:
+        if cfg.preset not in PRESETS:
+            raise ValueError(f"--preset {cfg.preset!r}: unknown; choose one of {', '.join(PRESETS)}")
+        cfg = parse_config(Config, PRESETS[cfg.preset].split() + argv)
+    if not cfg.resume:
+        return cfg, None
+    ckpt = load_checkpoint(cfg.out_dir, expected_stage="pretrain")
+    saved = {k: v for k, v in ckpt["train_config"].items() if k in Config.__dataclass_fields__}
+    return Config(**{**saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE}}), ckpt
+
+
+def main(argv=None):
+    cfg, ckpt = resolve_config(argv)
 
     # DDP: torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; every process trains on different windows
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -114,6 +156,8 @@ def main(argv=None):
     master = rank == 0
     set_seed(cfg.seed)
     device_type = device.split(":")[0]
+    if device_type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # what autocast leaves in fp32 still uses tensor cores
 
     # ------------------------------------------------------------------------------------------------------
     # data: the token files, memory-mapped; a batch = random windows of block_size + 1 tokens
@@ -122,42 +166,46 @@ def main(argv=None):
         torch.distributed.barrier()  # rank 0 may have generated the data
     meta = json.loads((Path(cfg.data_dir) / "meta.json").read_text())
     enc = tokenizer_for(cfg.data_dir, cfg.tokenizer)
+    if meta.get("tokenizer", enc.name) != enc.name:
+        raise ValueError(f"{data_dir}/meta.json: the tokens were made by tokenizer {meta['tokenizer']!r}, but "
+                         f"--tokenizer gives {enc.name!r}; prepare the data again or drop --tokenizer")
     dtype = np.dtype(meta.get("dtype", "uint16"))
     splits = {s: np.memmap(Path(data_dir) / f"{s}.bin", dtype=dtype, mode="r") for s in ("train", "val")}
     for s, arr in splits.items():
-        if len(arr) <= cfg.block_size + 1:
-            raise ValueError(f"{data_dir}/{s}.bin has {len(arr)} tokens: fewer than block_size + 2 = {cfg.block_size + 2}")
+        if len(arr) < cfg.block_size + 1:
+            raise ValueError(f"{data_dir}/{s}.bin has {len(arr)} tokens, fewer than block_size + 1 = "
+                             f"{cfg.block_size + 1}")
 
     def get_batch(split, generator):
         arr = splits[split]
-        starts = torch.randint(len(arr) - cfg.block_size - 1, (cfg.batch_size,), generator=generator)
+        starts = torch.randint(len(arr) - cfg.block_size, (cfg.batch_size,), generator=generator)
         windows = torch.stack([torch.from_numpy(arr[s: s + cfg.block_size + 1].astype(np.int64)) for s in starts])
         x, y = windows[:, :-1], windows[:, 1:]  # (B, T) each: y is x shifted left by one
         return x.to(device), y.to(device)
 
-    def batch_generator(step, micro):
-        # seeded by (step, micro-batch, rank): a resumed run draws the very same windows
-        return torch.Generator().manual_seed(cfg.seed * 1_000_003 + (step * cfg.grad_accum + micro) * world_size + rank)
+    def step_seed(step, micro):
+        # a function of (step, micro-batch, rank) only: a resumed run draws the very same windows and dropout
+        return cfg.seed * 1_000_003 + (step * cfg.grad_accum + micro) * world_size + rank
 
     # ------------------------------------------------------------------------------------------------------
     # model
     out_dir = Path(cfg.out_dir)
-    step, optimizer_state = 0, None
-    if cfg.resume:
-        ckpt = load_checkpoint(out_dir, expected_stage="pretrain")
+    step = 0
+    if ckpt is not None:  # --resume
+        check_tokenizer(enc, ckpt, checkpoint_file(out_dir))
         model = GPT(GPTConfig(**ckpt["config"]))
         model.load_state_dict(ckpt["model"])
-        step, optimizer_state = ckpt["step"], ckpt["optimizer"]
+        step = ckpt["step"]
         if master:
-            print(f"resuming {checkpoint_file(out_dir)} at step {step}")
+            print(f"resuming {checkpoint_file(out_dir)} at step {step} with its saved configuration")
     elif cfg.init.startswith("gpt2:"):
         if enc.name != "gpt2":
-            raise ValueError("--init gpt2:DIR needs GPT-2's tokenizer: pass --tokenizer gpt2 (and data prepared with it)")
+            raise ValueError("--init gpt2:DIR needs GPT-2's tokenizer: data prepared with "
+                             "`python -m data.prepare --tokenizer gpt2` (or pass --tokenizer gpt2)")
         model = GPT.from_pretrained(cfg.init[len("gpt2:"):], vocab_size=enc.n_vocab, dropout=cfg.dropout)
     elif cfg.init != "scratch":
-        ckpt = load_checkpoint(cfg.init, expected_stage="pretrain")
-        model = GPT(GPTConfig(**ckpt["config"]))
-        model.load_state_dict(ckpt["model"])
+        model, init_ckpt = load_model(cfg.init, expected_stage="pretrain")
+        check_tokenizer(enc, init_ckpt, cfg.init)
     else:
         model = GPT(GPTConfig(block_size=cfg.block_size, vocab_size=enc.n_vocab, n_layer=cfg.n_layer,
                               n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout))
@@ -166,10 +214,10 @@ def main(argv=None):
     if cfg.block_size > model.config.block_size:
         raise ValueError(f"--block_size {cfg.block_size} exceeds the model's {model.config.block_size} positions")
     model.to(device)
-    raw_model = model
+    raw_model = model  # the plain module: what evaluation, sampling and checkpoints use
     if master:
-        print(f"model: {model.num_params() / 1e6:.2f}M parameters, {model.config}; device {device}, "
-              f"{world_size} process(es)")
+        print(f"model: {raw_model.num_params(non_embedding=False) / 1e6:.2f}M parameters, {model.config}; "
+              f"device {device}, {world_size} process(es)")
     if cfg.compile:
         model = torch.compile(model)
     if ddp:
@@ -177,60 +225,70 @@ def main(argv=None):
                                                           if device_type == "cuda" else None)
 
     # ------------------------------------------------------------------------------------------------------
-    # optimizer and schedule
+    # optimizer and schedule: AdamW, decay on matrices only; lr_at = linear warm-up then cosine to min_lr
     optimizer = raw_model.configure_optimizer(cfg.weight_decay, cfg.lr, (0.9, 0.95), device_type)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
 
     # ------------------------------------------------------------------------------------------------------
     # evaluation: the same fixed batches every time, so numbers are comparable across steps and runs
     @torch.no_grad()
     def estimate_loss():
-        model.eval()
+        raw_model.eval()  # dropout off
         out = {}
         for split in ("train", "val"):
-            g = torch.Generator().manual_seed(10_000 + rank)
+            g = torch.Generator().manual_seed(10_000)
             losses = []
             for _ in range(cfg.eval_iters):
                 x, y = get_batch(split, g)
                 with autocast(device):
-                    losses.append(causal_lm_loss(model(x), y).item())
+                    logits = raw_model(x)  # (B, T, V)
+                losses.append(causal_lm_loss(logits, y).item())
             out[split] = sum(losses) / len(losses)
-        model.train()
+        raw_model.train()
         return out
 
-    def samples(n=2):
-        bos = torch.tensor([[enc.encode_single_token("<|endoftext|>")]] * n, device=device)
+    def samples(n=3):
+        # every document starts with <|endoftext|>: generating from it alone writes a new document
+        bos = torch.tensor([[enc.encode_single_token("<|endoftext|>")]] * n, device=device)  # (n, 1)
         g = torch.Generator(device=device).manual_seed(cfg.seed)
-        out = raw_model.generate(bos, cfg.sample_tokens, temperature=0.8, top_k=50, generator=g)
+        n_new = min(cfg.sample_tokens, raw_model.config.block_size - 1)
+        out = raw_model.generate(bos, n_new, temperature=0.8, top_k=50, generator=g)  # (n, 1 + N)
         return [enc.decode(row[1:].tolist()).split("<|endoftext|>")[0].strip() for row in out]
 
     # ------------------------------------------------------------------------------------------------------
     # training loop
-    logger = MetricsLogger(out_dir, "pretrain", resume=cfg.resume, quiet=not master)
+    log_file = out_dir / "log.jsonl"
+    if master and ckpt is not None and log_file.exists():  # forget what was logged after the checkpoint
+        kept = [r for r in read_log(log_file) if r["step"] <= step]
+        log_file.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    logger = MetricsLogger(out_dir, "pretrain", resume=ckpt is not None) if master else None  # rank 0 logs
     tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum * world_size
-    peak = peak_flops(device)
-    stop_at = cfg.stop_at or cfg.max_iters
-    if master:
-        losses0 = estimate_loss() if step == 0 else None
-        if losses0:
-            print(f"step 0: train {losses0['train']:.4f}, val {losses0['val']:.4f} (ln V = {math.log(enc.n_vocab):.4f})")
-            logger.log(0, train_loss=losses0["train"], val_loss=losses0["val"])
+    flops_per_step = raw_model.flops_per_token(cfg.block_size) * tokens_per_step
+    peak = peak_flops(device)  # None unless we know this GPU's peak: then no MFU is printed
+    stop_at = min(cfg.stop_at or cfg.max_iters, cfg.max_iters)
+    if master and step == 0:
+        losses = estimate_loss()
+        print(f"step 0: train {losses['train']:.4f}, val {losses['val']:.4f} (ln V = {math.log(enc.n_vocab):.4f})")
+        logger.log(0, train_loss=losses["train"], val_loss=losses["val"])
     t_start = time.time()
-    metrics, steps_run, train_time = {}, 0, 0.0
+    metrics = dict(ckpt["extra"]) if ckpt is not None else {}  # the last evaluation's numbers
+    steps_run, train_time = 0, 0.0
     model.train()
-    while step < min(stop_at, cfg.max_iters):
+    while step < stop_at:
         t0 = time.time()
         lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss_sum = 0.0
         for micro in range(cfg.grad_accum):
-            x, y = get_batch("train", batch_generator(step, micro))
-            sync = (not ddp) or micro == cfg.grad_accum - 1  # DDP: all-reduce gradients only once per step
-            ctx = model.no_sync() if (ddp and not sync) else torch.enable_grad()
-            with ctx, autocast(device):
-                loss = causal_lm_loss(model(x), y) / cfg.grad_accum
+            x, y = get_batch("train", torch.Generator().manual_seed(step_seed(step, micro)))  # (B, T) each
+            torch.manual_seed(step_seed(step, micro))  # dropout masks
+            last = micro == cfg.grad_accum - 1  # DDP: all-reduce the gradients once per step, after the last
+            with model.no_sync() if (ddp and not last) else contextlib.nullcontext():
+                with autocast(device):
+                    logits = model(x)  # (B, T, V)
+                loss = causal_lm_loss(logits, y) / cfg.grad_accum  # the sum over micro-batches is the mean
                 loss.backward()
             loss_sum += loss.item()
         if ddp:
@@ -238,9 +296,9 @@ def main(argv=None):
             torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.AVG)
             loss_sum = t.item()
         if not math.isfinite(loss_sum):
-            last = checkpoint_file(out_dir)
-            msg = (f"loss is {loss_sum} at step {step + 1}: stopping. The last good checkpoint "
-                   f"({last if last.exists() else 'none yet'}) is kept; try a lower --lr or --grad_clip.")
+            last_ckpt = checkpoint_file(out_dir)
+            msg = (f"loss is {loss_sum} at step {step + 1}: stopping before the update. The last good checkpoint "
+                   f"({last_ckpt if last_ckpt.exists() else 'none yet'}) is kept; try a lower --lr or --grad_clip.")
             if ddp:
                 torch.distributed.destroy_process_group()
             raise FloatingPointError(msg)
@@ -252,33 +310,35 @@ def main(argv=None):
         steps_run, train_time = steps_run + 1, train_time + dt
         if master and (step % cfg.log_interval == 0 or step == 1):
             fields = dict(loss=loss_sum, lr=lr, norm=float(norm), ms=1000 * dt, **{"tok/s": tokens_per_step / dt})
-            if peak:
-                fields["mfu"] = raw_model.flops_per_token(cfg.block_size) * tokens_per_step / dt / (peak * world_size)
+            if peak:  # model FLOPs utilisation: achieved training FLOP/s over the GPUs' peak
+                fields["mfu"] = flops_per_step / dt / (peak * world_size)
             logger.log(step, **fields)
-        if master and (step % cfg.eval_interval == 0 or step == cfg.max_iters or step == stop_at):
+        if master and (step % cfg.eval_interval == 0 or step == stop_at):
             losses = estimate_loss()
             texts = samples()
             print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-            for t in texts:
-                print(f"  sample: {t[:200]!r}")
+            for text in texts:
+                print(f"  sample: {text[:200]!r}")
             logger.log(step, train_loss=losses["train"], val_loss=losses["val"])
             metrics = {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "samples": texts}
             # ----------------------------------------------------------------------------------------------
             # save (atomically: a kill during the save leaves the previous checkpoint whole)
-            save_checkpoint(out_dir, raw_model, stage="pretrain", step=step, tokenizer=enc.name,
-                            optimizer=optimizer, train_config=asdict(cfg), extra={k: v for k, v in metrics.items()
-                                                                                  if k != "samples"})
+            save_checkpoint(out_dir, raw_model, stage="pretrain", step=step, tokenizer=enc.name, optimizer=optimizer,
+                            train_config=asdict(cfg), extra={k: v for k, v in metrics.items() if k != "samples"})
     if ddp:
         torch.distributed.destroy_process_group()
     if not master:
         return {}
     elapsed = time.time() - t_start
-    metrics.update(seconds=round(elapsed, 1), tokens_per_s=round(tokens_per_step * steps_run / max(train_time, 1e-9)),
-                   params=raw_model.num_params(), tokenizer=enc.name, vocab_size=enc.n_vocab)
+    tokens_per_s = tokens_per_step * steps_run / max(train_time, 1e-9)
+    metrics.update(seconds=round(elapsed, 1), tokens_per_s=round(tokens_per_s), tokenizer=enc.name,
+                   vocab_size=enc.n_vocab, params=raw_model.num_params(non_embedding=False))
+    if peak:
+        metrics["mfu"] = round(tokens_per_s * flops_per_step / tokens_per_step / (peak * world_size), 4)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_log(out_dir / "log.jsonl", out_dir / "loss.png", [["loss", "train_loss", "val_loss"], "lr"],
-             title="pre-training")
-    print(f"done: {step} steps in {elapsed:.0f}s; wrote {checkpoint_file(out_dir)}, {out_dir / 'loss.png'}")
+    plot_log(log_file, out_dir / "loss.png", [["loss", "train_loss", "val_loss"], "lr"], title="pre-training")
+    print(f"done: {step} steps in {elapsed:.0f}s, {tokens_per_s:,.0f} tokens/s; wrote {checkpoint_file(out_dir)}, "
+          f"{out_dir / 'loss.png'}, {out_dir / 'metrics.json'}")
     return metrics
 
 

@@ -1,4 +1,5 @@
-"""pretrain.py: the loss, a tiny run, DDP under torchrun, exact resume, overfitting, NaN handling."""
+"""pretrain.py: the loss, a tiny run, presets, DDP under torchrun, exact resume, overfitting, NaN, GPT-2 init."""
+import json
 import math
 import os
 import subprocess
@@ -9,10 +10,20 @@ import torch
 
 import pretrain
 from common import read_log
-from model import GPT, GPTConfig, load_checkpoint, load_model
+from model import GPT, GPTConfig, load_checkpoint, load_model, save_checkpoint
 
 TINY_ARGS = ["--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--batch_size", "4",
              "--eval_iters", "2", "--log_interval", "1", "--sample_tokens", "8", "--warmup", "2"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy CPU two threads wait on each other
+    (measured here: 100 tiny steps took 0.6 s on one thread, 13 s on two while other jobs ran)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _args(world, out, *extra):
@@ -21,12 +32,27 @@ def _args(world, out, *extra):
 
 def test_causal_lm_loss_hand_case_and_ignore_index():
     logits = torch.zeros(1, 2, 4)
-    logits[0, 0, 1] = math.log(3.0)  # position 0: p(token 1) = 3/6
+    logits[0, 0, 1] = math.log(3.0)  # position 0: p(token 1) = 3 / (3 + 1 + 1 + 1) = 1/2
     targets = torch.tensor([[1, -1]])  # position 1 ignored
     assert pretrain.causal_lm_loss(logits, targets).item() == pytest.approx(-math.log(0.5))
     targets = torch.tensor([[1, 2]])  # position 1: uniform, p = 1/4
     expected = (-math.log(0.5) - math.log(0.25)) / 2
     assert pretrain.causal_lm_loss(logits, targets).item() == pytest.approx(expected)
+
+
+def test_causal_lm_loss_is_the_mean_over_unignored_positions_of_a_brute_force_loop():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 7)
+    targets = torch.randint(0, 7, (3, 5))
+    targets[0, 2] = targets[2, 4] = -1
+    terms = [-torch.log(torch.exp(logits[b, t, targets[b, t]]) / torch.exp(logits[b, t]).sum())
+             for b in range(3) for t in range(5) if targets[b, t] != -1]
+    assert len(terms) == 13
+    assert pretrain.causal_lm_loss(logits, targets).item() == pytest.approx(sum(terms).item() / 13, abs=1e-6)
+    logits2 = logits.clone()
+    logits2[0, 2] += 100 * torch.randn(7)  # what the model says at an ignored position does not matter
+    loss, loss2 = pretrain.causal_lm_loss(logits, targets), pretrain.causal_lm_loss(logits2, targets)
+    assert loss2.item() == pytest.approx(loss.item())
 
 
 def test_loss_at_init_is_close_to_ln_vocab():
@@ -51,21 +77,43 @@ def test_overfitting_one_batch_drives_the_loss_to_zero():
     assert loss.item() < 0.05
 
 
-def test_tiny_run_writes_a_loadable_checkpoint(tiny_world, tmp_path):
+def test_tiny_run_writes_a_loadable_checkpoint(tiny_world, tiny_enc, tmp_path):
     metrics = pretrain.main(_args(tiny_world, tmp_path, "--max_iters", "6", "--eval_interval", "3"))
     model, ckpt = load_model(tmp_path, expected_stage="pretrain")
     assert ckpt["step"] == 6 and isinstance(model, GPT) and ckpt["train_config"]["max_iters"] == 6
+    assert ckpt["tokenizer"] == tiny_enc.name and ckpt["optimizer"] is not None
     assert math.isfinite(metrics["val_loss"]) and (tmp_path / "loss.png").exists()
-    assert [r["step"] for r in read_log(tmp_path / "log.jsonl") if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert json.loads((tmp_path / "metrics.json").read_text())["val_loss"] == metrics["val_loss"]
+    log = read_log(tmp_path / "log.jsonl")
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    step0 = next(r for r in log if r["step"] == 0)  # the real model on real text, before any update
+    assert abs(step0["val_loss"] - math.log(tiny_enc.n_vocab)) < 0.2
+
+
+def test_presets_put_their_options_before_the_users(tmp_path):
+    cfg, ckpt = pretrain.resolve_config(["--preset", "gpu", "--n_layer", "2"])
+    assert ckpt is None and cfg.n_layer == 2 and cfg.n_embd == 384 and cfg.block_size == 256
+    with pytest.raises(ValueError, match="--preset 'nope'"):
+        pretrain.resolve_config(["--preset", "nope"])
+
+
+def test_init_from_a_checkpoint_of_another_tokenizer_is_refused(tiny_world, tiny_enc, tmp_path):
+    other = GPT(GPTConfig(block_size=32, vocab_size=tiny_enc.n_vocab, n_layer=1, n_head=1, n_embd=16))
+    save_checkpoint(tmp_path / "other", other, stage="pretrain", tokenizer="bpe-000000000000")
+    with pytest.raises(ValueError, match="bpe-000000000000"):
+        pretrain.main(_args(tiny_world, tmp_path / "out", "--init", str(tmp_path / "other"), "--max_iters", "1"))
 
 
 def test_resume_reproduces_the_uninterrupted_run(tiny_world, tmp_path):
     straight = tmp_path / "straight"
     split = tmp_path / "split"
-    pretrain.main(_args(tiny_world, straight, "--max_iters", "8", "--eval_interval", "4"))
-    pretrain.main(_args(tiny_world, split, "--max_iters", "8", "--eval_interval", "4", "--stop_at", "4"))
+    extra = ["--max_iters", "8", "--eval_interval", "4", "--dropout", "0.1", "--grad_accum", "2"]
+    pretrain.main(_args(tiny_world, straight, *extra))
+    pretrain.main(_args(tiny_world, split, *extra, "--stop_at", "4"))
     assert load_checkpoint(split)["step"] == 4
-    pretrain.main(_args(tiny_world, split, "--max_iters", "8", "--eval_interval", "4", "--resume"))
+    with open(split / "log.jsonl", "a") as f:  # as if killed after logging step 5 but before its checkpoint
+        f.write(json.dumps({"step": 5, "loss": 123.0}) + "\n")
+    pretrain.main(["--out_dir", str(split), "--resume"])  # everything else comes from the checkpoint
     a = [r["loss"] for r in read_log(straight / "log.jsonl") if "loss" in r]
     b = [r["loss"] for r in read_log(split / "log.jsonl") if "loss" in r]
     assert len(a) == len(b) == 8
@@ -86,10 +134,32 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_world, tmp_path,
 
 def test_torchrun_two_processes_with_gloo(tiny_world, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", "pretrain.py",
-           *_args(tiny_world, tmp_path, "--max_iters", "3", "--eval_interval", "3", "--device", "cpu")]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "pretrain.py",
+           *_args(tiny_world, tmp_path, "--max_iters", "3", "--eval_interval", "3", "--device", "cpu",
+                 "--grad_accum", "2")]  # 2 micro-batches: the first one skips the all-reduce (no_sync)
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "2 process(es)" in res.stdout
     model, ckpt = load_model(tmp_path, expected_stage="pretrain")
-    assert ckpt["step"] == 3
+    assert ckpt["step"] == 3 and ckpt["train_config"]["grad_accum"] == 2
+    assert [r["step"] for r in read_log(tmp_path / "log.jsonl") if "loss" in r] == [1, 2, 3]  # rank 0 logs alone
+
+
+def test_init_from_local_gpt2_weights_on_text_prepared_with_gpt2(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from data.prepare import prepare_text
+    from tokenizer import get_tokenizer
+    enc = get_tokenizer("gpt2")
+    text = "\n\n".join(f"Paragraph {i}: the quick brown fox jumps over the lazy dog {i} times." for i in range(60))
+    prepare_text(text, enc, tmp_path / "data", val_frac=0.2)
+    torch.manual_seed(0)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=50257, n_positions=64, n_embd=16,
+                                                              n_layer=1, n_head=2))
+    hf.save_pretrained(tmp_path / "hf")
+    pretrain.main(["--data_dir", str(tmp_path / "data"), "--out_dir", str(tmp_path / "out"), "--init",
+                   f"gpt2:{tmp_path / 'hf'}", "--block_size", "16", "--batch_size", "2", "--max_iters", "2",
+                   "--lr", "0", "--min_lr", "0", "--eval_iters", "1", "--sample_tokens", "4"])
+    ckpt = load_checkpoint(tmp_path / "out", expected_stage="pretrain")
+    assert ckpt["tokenizer"] == "gpt2" and ckpt["config"]["vocab_size"] == enc.n_vocab  # grown for chat tokens
+    wte = hf.transformer.wte.weight.detach()
+    assert torch.equal(ckpt["model"]["transformer.wte.weight"][:50257], wte)  # lr 0: still GPT-2's weights
