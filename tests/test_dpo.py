@@ -1,4 +1,5 @@
 """dpo.py: the loss (ln 2 at the start, hand values, gradient direction), reply-only log-probs, a frozen reference."""
+import json
 import math
 import types
 
@@ -66,6 +67,35 @@ def test_sequence_logps_count_reply_tokens_only(tiny_gpt):
     assert avg[0].item() == pytest.approx(got[0].item() / 3, abs=1e-6)
 
 
+def test_sequence_logps_mask_is_the_shifted_reply_mask():
+    """A stub model returns chosen per-position log-probs: values at prompt or padding positions must not count."""
+    T = 7
+    loss_mask = torch.tensor([[0, 0, 0, 1, 1, 1, 0],   # reply = tokens 3..5, token 6 is padding
+                              [0, 0, 1, 1, 1, 1, 1]])  # reply = tokens 2..6
+    attn = torch.tensor([[1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1]])
+    values = torch.randn(2, T - 1)  # values[:, t] = log p(token t+1 | ...)
+    stub = types.SimpleNamespace(sequence_logprobs=lambda ids, mask: values.clone())
+    ids = torch.zeros(2, T, dtype=torch.long)
+    got = dpo.sequence_logps(stub, ids, attn, loss_mask)
+    expected = torch.stack([values[0, 2:5].sum(), values[1, 1:6].sum()])  # targets 3..5 and 2..6
+    assert torch.allclose(got, expected)
+    values[0, :2] = 100.0  # targets in the prompt ...
+    values[0, 5] = -100.0  # ... and the padding target change nothing
+    values[1, 0] = 100.0
+    assert torch.allclose(dpo.sequence_logps(stub, ids, attn, loss_mask), expected)
+
+
+def test_sequence_logps_unchanged_by_extra_padding(tiny_gpt):
+    seqs, masks = [[1, 2, 3, 4, 5], [6, 7, 8]], [[0, 0, 1, 1, 1], [0, 1, 1]]
+    ids, attn = pad_batch(seqs, side="right")
+    mask, _ = pad_batch(masks, side="right")
+    extra = torch.full((2, 4), 17)  # four more columns of (non-zero) padding
+    ids2, attn2 = torch.cat([ids, extra], 1), torch.cat([attn, torch.zeros_like(extra)], 1)
+    mask2 = torch.cat([mask, torch.zeros_like(extra)], 1)
+    assert torch.allclose(dpo.sequence_logps(tiny_gpt, ids, attn, mask), dpo.sequence_logps(tiny_gpt, ids2, attn2, mask2),
+                          atol=1e-5)
+
+
 def test_tiny_end_to_end_run_and_frozen_reference(tiny_world, tiny_ckpts, tmp_path, monkeypatch):
     seen = {}
     real_deepcopy = dpo.copy.deepcopy
@@ -85,3 +115,9 @@ def test_tiny_end_to_end_run_and_frozen_reference(tiny_world, tiny_ckpts, tmp_pa
     policy, ckpt = load_model(tmp_path, expected_stage="dpo")
     assert any(not torch.equal(v, sft_state[k]) for k, v in policy.state_dict().items())  # the policy moved
     assert 0.0 <= metrics["win_rate_vs_sft"] <= 1.0 and math.isfinite(metrics["kl_to_sft"])
+    assert json.loads((tmp_path / "metrics.json").read_text())["kl_to_sft"] == pytest.approx(metrics["kl_to_sft"])
+    log = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
+    first = log[0]  # step 1 is scored before any update: policy = reference
+    assert {"loss", "reward_accuracy", "reward_chosen", "reward_rejected", "margin", "logp_chosen",
+            "logp_rejected"} <= set(first)
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-5) and first["margin"] == pytest.approx(0, abs=1e-6)
