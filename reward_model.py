@@ -10,7 +10,7 @@ Maximising the likelihood of the labels gives the loss below: logistic regressio
 difference of two rewards. Only differences matter, so the scale's zero is arbitrary. The model is the SFT GPT
 with its vocabulary head replaced by one number (model.ScalarGPT), read at the reply's last token, the <|end|>
 of prompt + reply + <|end|> (by then the model has seen the whole conversation). Here the "humans" are the
-tinyworld's simulated labeller, noisy on purpose (it agrees with the noise-free gold ordering ~88% of the time),
+tinyworld's simulated labeller, noisy on purpose (it agrees with the noise-free gold ordering about 92% of the time),
 and we can check the reward model against the gold judge itself, which real projects never can:
 
 - accuracy against the labeller's held-out labels (capped by the labeller's own noise),
