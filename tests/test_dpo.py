@@ -106,7 +106,7 @@ def test_tiny_end_to_end_run_and_frozen_reference(tiny_world, tiny_ckpts, tmp_pa
 
     monkeypatch.setattr(dpo, "copy", types.SimpleNamespace(deepcopy=spy))  # only dpo.py's copies are watched
     metrics = dpo.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "sft"), "--out_dir", str(tmp_path),
-                        "--max_iters", "4", "--batch_size", "4", "--log_interval", "1", "--eval_interval", "2",
+                        "--pairs", "prefs", "--max_iters", "4", "--batch_size", "4", "--log_interval", "1", "--eval_interval", "2",
                         "--n_eval_prompts", "6", "--max_new_tokens", "8", "--lr", "1e-2"])
     sft_state = load_checkpoint(tiny_ckpts / "sft")["model"]
     ref = seen["ref"]
@@ -121,3 +121,54 @@ def test_tiny_end_to_end_run_and_frozen_reference(tiny_world, tiny_ckpts, tmp_pa
     assert {"loss", "reward_accuracy", "reward_chosen", "reward_rejected", "margin", "logp_chosen",
             "logp_rejected"} <= set(first)
     assert first["loss"] == pytest.approx(math.log(2), abs=1e-5) and first["margin"] == pytest.approx(0, abs=1e-6)
+
+
+def test_sampled_pairs_are_the_sampled_tokens_ordered_by_the_labeller(tiny_enc, tiny_ckpts):
+    from evaluate import generate_replies
+    from tokenizer import render_prompt
+    model, _ = load_model(tiny_ckpts / "sft", expected_stage="sft")
+    model.eval()
+    prompts = ["What is 2 plus 3?", "Hello, how are you?", "What does a cow eat?", "Tell me a story about Mia."] * 2
+    calls = []
+
+    def shorter_is_better(prompt, a, b, rng):  # a stand-in labeller that also records what it was asked
+        calls.append((prompt, a, b))
+        return len(a) <= len(b)
+
+    pairs = dpo.sample_pairs(model, tiny_enc, prompts, shorter_is_better, seed=5, max_new_tokens=12)
+    first = generate_replies(model, tiny_enc, prompts, max_new_tokens=12, temperature=1.0, seed=6)
+    second = generate_replies(model, tiny_enc, prompts, max_new_tokens=12, temperature=1.0, seed=7)
+    expected = [(p, a, b) for p, a, b in zip(prompts, first, second) if a["reply_ids"] != b["reply_ids"]]
+    assert len(pairs) == len(calls) == len(expected) > 0
+    for (chosen, rejected), (prompt, a, b) in zip(pairs, expected):
+        prompt_ids = render_prompt(tiny_enc, prompt)
+        for ids, mask in (chosen, rejected):
+            assert ids[: len(prompt_ids)] == prompt_ids  # the prompt, as generation saw it
+            assert mask == [0] * len(prompt_ids) + [1] * (len(ids) - len(prompt_ids))  # 1 exactly on the reply
+        replies = {tuple(chosen[0][len(prompt_ids):]), tuple(rejected[0][len(prompt_ids):])}
+        assert replies == {tuple(a["reply_ids"]), tuple(b["reply_ids"])}  # the exact sampled tokens
+        chosen_row = a if tuple(a["reply_ids"]) == tuple(chosen[0][len(prompt_ids):]) else b
+        assert chosen_row is (a if len(a["reply"]) <= len(b["reply"]) else b)  # the labeller's choice
+
+
+def test_end_to_end_on_pairs_sampled_from_sft(tiny_world, tiny_ckpts, tmp_path):
+    metrics = dpo.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "sft"), "--out_dir", str(tmp_path),
+                        "--pairs", "sft_samples", "--n_sampled_pairs", "12", "--max_iters", "2", "--batch_size", "4",
+                        "--n_eval_prompts", "4", "--max_new_tokens", "8"])
+    assert 0.0 <= metrics["win_rate_vs_sft"] <= 1.0
+    common = ["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "sft"), "--out_dir", str(tmp_path)]
+    with pytest.raises(ValueError, match="--pairs"):
+        dpo.main(common + ["--pairs", "sft"])
+    with pytest.raises(ValueError, match="--train_file"):  # a file that would be silently ignored
+        dpo.main(common + ["--train_file", str(tiny_world / "prefs_train.jsonl")])
+
+
+def test_sampled_pairs_need_the_tinyworld_labeller(tiny_world, tiny_ckpts, tmp_path):
+    import shutil
+    other = tmp_path / "my_data"
+    shutil.copytree(tiny_world, other)
+    meta = json.loads((other / "meta.json").read_text())
+    del meta["labeller_agreement"]  # any data directory that is not a tinyworld has no labeller
+    (other / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="not a tinyworld"):
+        dpo.main(["--data_dir", str(other), "--init", str(tiny_ckpts / "sft"), "--out_dir", str(tmp_path / "o")])
