@@ -24,13 +24,17 @@ neither, while the margin grows. That is not a bug, but it is why DPO needs a sm
 
 Where the pairs come from. The DPO paper samples two replies to each prompt from the SFT model and has people
 pick the better one, so the pairs are replies the reference itself would write. `python dpo.py` does the same
-(--pairs sft_samples): two replies of the frozen SFT model (T = 1) to each of 2,500 training prompts, labelled
-by the tinyworld's labeller, the simulated human who also labelled the reward model's pairs. That is one
-sampling pass before training; the training loop itself never samples and no reward model is involved.
+(--pairs sft_samples), with the tinyworld's labeller, the simulated human who also labelled the reward model's
+pairs, as the people: two replies (T = 1) to each of 2,500 training prompts. It does it in 3 rounds
+(--rounds 3): the first third of the prompts is answered by the SFT model before training, and at the start of
+each later third of the steps the next third is answered by the policy as it is then, so the pairs stay close
+to what the policy now writes (online, or iterative, DPO). The reference stays the SFT model throughout, and
+no reward model is involved. --rounds 1 is the paper's recipe: every pair from the SFT model.
 --pairs prefs trains on the tinyworld's preference file instead: replies written by the annotator styles, not by
 this model (off-policy, like reusing a public preference dataset).
 
-    python dpo.py                                      # CPU, after sft.py; about 4 minutes
+    python dpo.py                                      # CPU, after sft.py; about 3 minutes
+    python dpo.py --rounds 1                           # all pairs from the SFT model, as in the paper
     python dpo.py --pairs prefs                        # the off-policy preference file instead
     python dpo.py --beta 0.25 --out_dir out/dpo_b025   # another point of the reward-KL frontier
     python dpo.py --rpo_alpha 0                        # the paper's loss, without the NLL term
@@ -40,13 +44,16 @@ Where this departs from the DPO paper:
 1. The chosen replies' negative log-likelihood (per token) is added to the loss with weight rpo_alpha = 1, as
    in RPO (Pang et al. 2024, "Iterative Reasoning Preference Optimization"). On this 1M-parameter model plain
    DPO pushes probability off the chosen replies as well as the rejected ones, and the policy drifts far from
-   SFT and gets worse: in a measured run (--rpo_alpha 0 --beta 0.1, sampled pairs) log pi(chosen) fell from
-   -5.8 to -12 nats, the KL to SFT reached 15 nats and refusals of unsafe requests fell from 79% to 66%. The
+   SFT and gets worse: in a measured run (--rpo_alpha 0 --beta 0.1 --rounds 1) log pi(chosen) fell from
+   -5.8 to -13.6 nats, the KL to SFT reached 15 nats and refusals of unsafe requests fell from 79% to 66%. The
    NLL term keeps the chosen replies likely. --rpo_alpha 0 gives the paper's loss.
 2. beta = 0.5 by default, larger than the paper's 0.1: with the NLL term it gave the best win rate here.
-3. The reference log-probs are computed per batch with the frozen reference (no pre-computation pass): simpler
+3. Pairs are sampled again from the policy in later rounds (--rounds 3), as in online and iterative DPO (Guo et
+   al. 2024, "Direct Language Model Alignment from Online AI Feedback"; Pang et al. 2024), not once from SFT.
+   Over three seeds it raised the win rate over SFT from 0.69 to 0.72, at the same sampling cost.
+4. The reference log-probs are computed per batch with the frozen reference (no pre-computation pass): simpler
    to read, and the cost is one extra forward without gradients.
-4. Evaluation with the tinyworld's gold judge: win rate against the SFT model, KL to the reference.
+5. Evaluation with the tinyworld's gold judge: win rate against the SFT model, KL to the reference.
 """
 
 import copy
@@ -150,6 +157,8 @@ class Config:
                      "prompt, labelled by the tinyworld's labeller; 'prefs' = the preference file (train_file)")
     train_file: str = opt("", "--pairs prefs: preference JSONL (prompt/chosen/rejected); '' = data_dir/prefs_train.jsonl")
     train_prompts: str = opt("", "prompts for --pairs sft_samples; '' = data_dir/prompts_train.jsonl")
+    rounds: int = opt(3, "--pairs sft_samples: the sampled prompts are split into this many rounds, each round's pairs "
+                      "sampled from the policy as it is then (1 = all from the SFT model, as in the paper)")
     n_sampled_pairs: int = opt(2500, "--pairs sft_samples: how many training prompts get two replies")
     eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_eval.jsonl")
     eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_eval.jsonl")
@@ -215,15 +224,28 @@ def main(argv=None):
         if "labeller_agreement" not in json.loads((data_dir / "meta.json").read_text()):
             raise ValueError(f"--pairs sft_samples needs the tinyworld's labeller, and {data_dir} is not a tinyworld: "
                              f"use --pairs prefs --train_file YOUR_PAIRS.jsonl")
-        train_prompts = cfg.train_prompts or str(data_dir / "prompts_train.jsonl")
-        t0 = time.time()
+        if not 1 <= cfg.rounds <= cfg.max_iters:
+            raise ValueError(f"--rounds must be between 1 and --max_iters ({cfg.max_iters}), not {cfg.rounds}")
         from data.tinyworld import labeller_prefers_a  # the simulated human
-        prompts_for_pairs = load_prompts(train_prompts)[: cfg.n_sampled_pairs]
-        train = sample_pairs(reference, enc, prompts_for_pairs, labeller_prefers_a, seed=cfg.seed,
-                             max_new_tokens=cfg.max_new_tokens, device=device)
-        print(f"{len(train)} training pairs: two replies of the SFT model to each of {len(prompts_for_pairs)} prompts "
-              f"from {train_prompts}, labelled by the labeller ({len(prompts_for_pairs) - len(train)} identical "
-              f"pairs skipped; {time.time() - t0:.0f}s)")
+        train_prompts = cfg.train_prompts or str(data_dir / "prompts_train.jsonl")
+        pair_prompts = load_prompts(train_prompts)[: cfg.n_sampled_pairs]
+        per_round = max(1, len(pair_prompts) // cfg.rounds)
+
+        def new_pairs(model, r):
+            """Round r's pairs: two replies of `model` to each of its share of the prompts, labelled."""
+            t0 = time.time()
+            model.eval()  # no dropout while sampling
+            pairs = sample_pairs(model, enc, pair_prompts[r * per_round: (r + 1) * per_round], labeller_prefers_a,
+                                 seed=cfg.seed + 100 * r, max_new_tokens=cfg.max_new_tokens, device=device)
+            if not pairs:
+                raise ValueError(f"round {r + 1}: no pair to train on (every pair of replies was identical, or no "
+                                 f"prompt was left for it): use fewer --rounds or more --n_sampled_pairs")
+            print(f"round {r + 1}/{cfg.rounds}: {len(pairs)} pairs, two replies of the {'SFT model' if r == 0 else 'policy'}"
+                  f" to each of {per_round} prompts from {train_prompts}, labelled by the labeller "
+                  f"({per_round - len(pairs)} identical pairs skipped; {time.time() - t0:.0f}s)")
+            return pairs
+
+        train = new_pairs(reference, 0)
     else:
         raise ValueError(f"--pairs must be 'prefs' or 'sft_samples', not {cfg.pairs!r}")
     val, _ = render_all(cfg.eval_file or str(data_dir / "prefs_eval.jsonl"))
@@ -270,7 +292,13 @@ def main(argv=None):
     logger = MetricsLogger(out_dir, "dpo")
     policy.train()
     t_start = time.time()
+    def round_of(step):  # the round of --pairs sft_samples a step belongs to: 0, 1, ..., rounds - 1
+        return step * cfg.rounds // cfg.max_iters
+
     for step in range(cfg.max_iters):
+        if cfg.pairs == "sft_samples" and step > 0 and round_of(step) != round_of(step - 1):
+            train = new_pairs(policy, round_of(step))  # online DPO: pairs from the policy as it is now
+            policy.train()
         t0 = time.time()
         lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
         for group in optimizer.param_groups:

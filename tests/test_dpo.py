@@ -151,16 +151,33 @@ def test_sampled_pairs_are_the_sampled_tokens_ordered_by_the_labeller(tiny_enc, 
         assert chosen_row is (a if len(a["reply"]) <= len(b["reply"]) else b)  # the labeller's choice
 
 
-def test_end_to_end_on_pairs_sampled_from_sft(tiny_world, tiny_ckpts, tmp_path):
+def test_end_to_end_on_pairs_sampled_from_sft_then_from_the_policy(tiny_world, tiny_ckpts, tmp_path, monkeypatch):
+    calls = []
+    real_sample_pairs = dpo.sample_pairs
+    sft_state = load_checkpoint(tiny_ckpts / "sft")["model"]
+
+    def spy(model, enc, prompts, prefers_a, **kw):  # which model answers which prompts, in each round
+        moved = any(not torch.equal(v, sft_state[k]) for k, v in model.state_dict().items())
+        calls.append((model, list(prompts), moved, model.training))
+        return real_sample_pairs(model, enc, prompts, prefers_a, **kw)
+
+    monkeypatch.setattr(dpo, "sample_pairs", spy)
     metrics = dpo.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "sft"), "--out_dir", str(tmp_path),
-                        "--pairs", "sft_samples", "--n_sampled_pairs", "12", "--max_iters", "2", "--batch_size", "4",
-                        "--n_eval_prompts", "4", "--max_new_tokens", "8"])
+                        "--n_sampled_pairs", "12", "--rounds", "2", "--max_iters", "4", "--batch_size", "4",
+                        "--lr", "1e-2", "--n_eval_prompts", "4", "--max_new_tokens", "8"])
     assert 0.0 <= metrics["win_rate_vs_sft"] <= 1.0
+    assert len(calls) == 2  # one sampling per round
+    (ref, prompts1, moved1, training1), (policy, prompts2, moved2, training2) = calls
+    assert not moved1 and moved2 and ref is not policy  # round 1 from SFT, round 2 from the trained policy
+    assert not training1 and not training2  # dropout off while sampling
+    assert len(prompts1) == len(prompts2) == 6 and not set(prompts1) & set(prompts2)
     common = ["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "sft"), "--out_dir", str(tmp_path)]
     with pytest.raises(ValueError, match="--pairs"):
         dpo.main(common + ["--pairs", "sft"])
     with pytest.raises(ValueError, match="--train_file"):  # a file that would be silently ignored
         dpo.main(common + ["--train_file", str(tiny_world / "prefs_train.jsonl")])
+    with pytest.raises(ValueError, match="--rounds"):
+        dpo.main(common + ["--rounds", "5", "--max_iters", "4"])
 
 
 def test_sampled_pairs_need_the_tinyworld_labeller(tiny_world, tiny_ckpts, tmp_path):
