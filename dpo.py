@@ -120,8 +120,9 @@ def sequence_logps(model, ids, attention_mask, loss_mask, average=False):
 
 
 def sample_pairs(model, enc, prompts, prefers_a, *, seed, max_new_tokens=64, device="cpu"):
-    """The DPO paper's way of making pairs: two replies of the model (the SFT model, sampled at T = 1, so from
-    pi_ref itself) to each prompt, ordered by prefers_a(prompt, reply_a, reply_b, rng) -> bool, the labeller.
+    """The DPO paper's way of making pairs: two replies of the model, sampled at T = 1 (the SFT model, i.e. pi_ref
+    itself, in round 1; the policy in later rounds), to each prompt, ordered by
+    prefers_a(prompt, reply_a, reply_b, rng) -> bool, the labeller.
 
     Returns [((ids, mask), (ids, mask)), ...] as (chosen, rejected): the exact sampled tokens after the prompt
     (the stop token included; none if the reply ran out of room), mask 1 on the reply's tokens. Re-encoding the
@@ -289,12 +290,12 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # training loop
-    logger = MetricsLogger(out_dir, "dpo")
-    policy.train()
-    t_start = time.time()
     def round_of(step):  # the round of --pairs sft_samples a step belongs to: 0, 1, ..., rounds - 1
         return step * cfg.rounds // cfg.max_iters
 
+    logger = MetricsLogger(out_dir, "dpo")
+    policy.train()
+    t_start = time.time()
     for step in range(cfg.max_iters):
         if cfg.pairs == "sft_samples" and step > 0 and round_of(step) != round_of(step - 1):
             train = new_pairs(policy, round_of(step))  # online DPO: pairs from the policy as it is now

@@ -1,4 +1,5 @@
-"""dpo.py: the loss (ln 2 at the start, hand values, gradient direction), reply-only log-probs, a frozen reference."""
+"""dpo.py: the loss (ln 2 at the start, hand values, gradient direction), reply-only log-probs, a frozen reference,
+pairs sampled from the SFT model and then from the policy, ordered by the labeller."""
 import json
 import math
 import types
