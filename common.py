@@ -8,7 +8,8 @@ Small helpers that every stage script shares, so each stage file can stay about 
 - logging: `MetricsLogger` prints one pipe-separated line per step and appends the same numbers to a JSONL
   file; `plot_log` draws curves from that file;
 - `lr_at`: linear warm-up then cosine decay;
-- `pad_batch`: a list of token lists -> a padded tensor and its attention mask.
+- `pad_batch`: a list of token lists -> a padded tensor and its attention mask;
+- `StopRequest`: Ctrl-C / SIGTERM ask a training loop to stop at the next step boundary (it saves, then exits).
 """
 
 import argparse
@@ -18,6 +19,7 @@ import json
 import math
 import os
 import random
+import signal
 import time
 import typing
 from pathlib import Path
@@ -262,3 +264,46 @@ def check_tokenizer(enc, ckpt, path):
     if recorded is not None and recorded != enc.name:
         raise ValueError(f"{path} was trained with tokenizer {recorded!r}, but this run uses {enc.name!r}; "
                          f"pass the matching --data_dir or --tokenizer")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# interrupts
+
+
+class StopRequest:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a request that the training loop reads at a step boundary, so a run
+    that is stopped saves a checkpoint it can resume from instead of dying mid-step with a traceback.
+
+        with StopRequest() as stop:
+            for step in ...:
+                ...one whole optimizer step...
+                if stop.requested:
+                    save(); break
+
+    escalate=True: a second Ctrl-C stops at once (KeyboardInterrupt), for a user who does not want to wait.
+    Under torchrun a worker receives the signal twice (from the terminal and forwarded by torchrun), so there
+    escalate=False: the request stays a request, and every rank stops at the same step (pretrain.py agrees on
+    it with an all-reduce). The previous handlers come back when the block ends.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, escalate=True):
+        self.escalate = escalate
+        self.requested = None  # the name of the signal that asked, once one has
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and self.escalate:
+            raise KeyboardInterrupt
+        self.requested = self.requested or signal.Signals(signum).name
+
+    def __enter__(self):
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False

@@ -42,8 +42,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, parse_config,
-                    peak_flops, plot_log, read_log, set_seed, tokenizer_for)
+from common import (MetricsLogger, StopRequest, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt,
+                    parse_config, peak_flops, plot_log, read_log, set_seed, tokenizer_for)
 from model import GPT, GPTConfig, checkpoint_file, load_checkpoint, load_model, save_checkpoint
 
 
@@ -137,6 +137,15 @@ def resolve_config(argv=None):
     ckpt = load_checkpoint(cfg.out_dir, expected_stage="pretrain")
     saved = {k: v for k, v in ckpt["train_config"].items() if k in Config.__dataclass_fields__}
     return Config(**{**saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE}}), ckpt
+
+
+def leave_process_group():
+    """DDP: every rank calls this on its way out, at the same point of the run. The barrier makes the other ranks
+    wait while rank 0 evaluates, samples and saves, so that no rank tears the process group down (and exits)
+    while another is still working: a gloo group destroyed on one side only can abort the other process."""
+    import torch.distributed as dist
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def main(argv=None):
@@ -274,59 +283,72 @@ def main(argv=None):
     t_start = time.time()
     metrics = dict(ckpt["extra"]) if ckpt is not None else {}  # the last evaluation's numbers
     steps_run, train_time = 0, 0.0
+    interrupted = None  # the signal that stopped the run early, if one did
     model.train()
-    while step < stop_at:
-        t0 = time.time()
-        lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss_sum = 0.0
-        for micro in range(cfg.grad_accum):
-            x, y = get_batch("train", torch.Generator().manual_seed(step_seed(step, micro)))  # (B, T) each
-            torch.manual_seed(step_seed(step, micro))  # dropout masks
-            last = micro == cfg.grad_accum - 1  # DDP: all-reduce the gradients once per step, after the last
-            with model.no_sync() if (ddp and not last) else contextlib.nullcontext():
-                with autocast(device):
-                    logits = model(x)  # (B, T, V)
-                loss = causal_lm_loss(logits, y) / cfg.grad_accum  # the sum over micro-batches is the mean
-                loss.backward()
-            loss_sum += loss.item()
-        if ddp:
-            t = torch.tensor(loss_sum, device=device)
-            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.AVG)
-            loss_sum = t.item()
-        if not math.isfinite(loss_sum):
-            last_ckpt = checkpoint_file(out_dir)
-            msg = (f"loss is {loss_sum} at step {step + 1}: stopping before the update. The last good checkpoint "
-                   f"({last_ckpt if last_ckpt.exists() else 'none yet'}) is kept; try a lower --lr or --grad_clip.")
-            if ddp:
-                torch.distributed.destroy_process_group()
-            raise FloatingPointError(msg)
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        dt = time.time() - t0
-        steps_run, train_time = steps_run + 1, train_time + dt
-        if master and (step % cfg.log_interval == 0 or step == 1):
-            fields = dict(loss=loss_sum, lr=lr, norm=float(norm), ms=1000 * dt, **{"tok/s": tokens_per_step / dt})
-            if peak:  # model FLOPs utilisation: achieved training FLOP/s over the GPUs' peak
-                fields["mfu"] = flops_per_step / dt / (peak * world_size)
-            logger.log(step, **fields)
-        if master and (step % cfg.eval_interval == 0 or step == stop_at):
-            losses = estimate_loss()
-            texts = samples()
-            print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-            for text in texts:
-                print(f"  sample: {text[:200]!r}")
-            logger.log(step, train_loss=losses["train"], val_loss=losses["val"])
-            metrics = {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "samples": texts}
-            # ----------------------------------------------------------------------------------------------
-            # save (atomically: a kill during the save leaves the previous checkpoint whole)
-            save_checkpoint(out_dir, raw_model, stage="pretrain", step=step, tokenizer=enc.name, optimizer=optimizer,
-                            train_config=asdict(cfg), extra={k: v for k, v in metrics.items() if k != "samples"})
+    with StopRequest(escalate=not ddp) as stop:  # Ctrl-C / SIGTERM: finish the step, save, exit
+        while step < stop_at:
+            t0 = time.time()
+            lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum = 0.0
+            for micro in range(cfg.grad_accum):
+                x, y = get_batch("train", torch.Generator().manual_seed(step_seed(step, micro)))  # (B, T) each
+                torch.manual_seed(step_seed(step, micro))  # dropout masks
+                last = micro == cfg.grad_accum - 1  # DDP: all-reduce the gradients once per step, after the last
+                with model.no_sync() if (ddp and not last) else contextlib.nullcontext():
+                    with autocast(device):
+                        logits = model(x)  # (B, T, V)
+                    loss = causal_lm_loss(logits, y) / cfg.grad_accum  # the sum over micro-batches is the mean
+                    loss.backward()
+                loss_sum += loss.item()
+            stop_now = stop.requested is not None
+            if ddp:  # one all-reduce: the mean loss, and whether any rank was asked to stop (then all stop here)
+                t = torch.tensor([loss_sum, float(stop_now)], device=device)
+                torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+                loss_sum, stop_now = t[0].item() / world_size, t[1].item() > 0
+            if not math.isfinite(loss_sum):  # every rank sees the same all-reduced loss, so all of them stop here
+                last_ckpt = checkpoint_file(out_dir)
+                msg = (f"loss is {loss_sum} at step {step + 1}: stopping before the update. The last good checkpoint "
+                       f"({last_ckpt if last_ckpt.exists() else 'none yet'}) is kept; try a lower --lr or --grad_clip.")
+                if ddp:
+                    leave_process_group()
+                raise FloatingPointError(msg)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            dt = time.time() - t0
+            steps_run, train_time = steps_run + 1, train_time + dt
+            if master and (step % cfg.log_interval == 0 or step == 1):
+                fields = dict(loss=loss_sum, lr=lr, norm=float(norm), ms=1000 * dt, **{"tok/s": tokens_per_step / dt})
+                if peak:  # model FLOPs utilisation: achieved training FLOP/s over the GPUs' peak
+                    fields["mfu"] = flops_per_step / dt / (peak * world_size)
+                logger.log(step, **fields)
+            if master and (step % cfg.eval_interval == 0 or step == stop_at):
+                losses = estimate_loss()
+                texts = samples()
+                print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+                for text in texts:
+                    print(f"  sample: {text[:200]!r}")
+                logger.log(step, train_loss=losses["train"], val_loss=losses["val"])
+                metrics = {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "samples": texts}
+            # --------------------------------------------------------------------------------------------------
+            # save (atomically: a kill during the save leaves the previous checkpoint whole). An interrupted run
+            # saves too: the step is complete, so the checkpoint resumes exactly.
+            if master and (step % cfg.eval_interval == 0 or step == stop_at or stop_now):
+                save_checkpoint(out_dir, raw_model, stage="pretrain", step=step, tokenizer=enc.name, optimizer=optimizer,
+                                train_config=asdict(cfg), extra={k: v for k, v in metrics.items() if k != "samples"})
+            if stop_now:
+                interrupted = stop.requested or "a signal to another rank"
+                break
     if ddp:
-        torch.distributed.destroy_process_group()
+        leave_process_group()
+    if interrupted:
+        if master:
+            print(f"interrupted ({interrupted}) after step {step}: saved {checkpoint_file(out_dir)}; continue with "
+                  f"`python pretrain.py --resume --out_dir {out_dir}`", flush=True)
+        raise SystemExit(130)
     if not master:
         return {}
     elapsed = time.time() - t_start

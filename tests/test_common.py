@@ -83,3 +83,22 @@ def test_metrics_logger_and_plot(tmp_path, capsys):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     MetricsLogger(tmp_path, "test")  # a fresh run starts a fresh log
     assert not (tmp_path / "log.jsonl").exists()
+
+
+def test_stop_request_turns_signals_into_a_request_and_restores_the_handlers():
+    import os
+    import signal
+
+    from common import StopRequest
+    before = signal.getsignal(signal.SIGINT)
+    with StopRequest() as stop:
+        assert stop.requested is None
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to this (main) thread before kill returns
+        assert stop.requested == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt):  # a second signal: the user does not want to wait
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+    with StopRequest(escalate=False) as stop:  # under torchrun: every signal stays a request
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested == "SIGINT"
