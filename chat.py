@@ -39,7 +39,7 @@ def reply(model, enc, messages, args, device, stream=None):
 
     generator = torch.Generator(device=device).manual_seed(args.seed)
     model.generate(torch.tensor([ids], device=device), min(args.max_new_tokens, room), temperature=args.temperature,
-                   top_k=args.top_k or None, stop_tokens=stops, generator=generator, callback=on_token)
+                   top_k=args.top_k or None, stop_tokens=stops, generator=generator, on_token=on_token)
     return enc.decode(pieces)
 
 

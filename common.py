@@ -8,7 +8,7 @@ Small helpers that every stage script shares, so each stage file can stay about 
 - logging: `MetricsLogger` prints one pipe-separated line per step and appends the same numbers to a JSONL
   file; `plot_log` draws curves from that file;
 - `lr_at`: linear warm-up then cosine decay;
-- `pad_batch`: a list of token lists -> a padded tensor and its attention mask.
+- the data directory of a stage and its tokenizer.
 """
 
 import argparse
@@ -123,33 +123,6 @@ def lr_at(step, max_steps, lr, warmup, min_lr):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# batching
-
-
-def pad_batch(seqs, pad_id=0, side="right"):
-    """list of B token lists -> (ids (B, T), mask (B, T)), T = longest; mask is 1 on real tokens.
-
-    Right padding suits training (real tokens keep positions 0..n-1); left padding suits generation (every
-    prompt ends at the same column, so new tokens are appended in one place).
-    """
-    if side not in ("left", "right"):
-        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
-    if len(seqs) == 0:
-        raise ValueError("pad_batch needs at least one sequence")
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        n = len(s)
-        if n == 0:
-            continue
-        cols = slice(0, n) if side == "right" else slice(T - n, T)
-        ids[i, cols] = torch.tensor(s, dtype=torch.long)
-        mask[i, cols] = 1
-    return ids, mask
-
-
-# ----------------------------------------------------------------------------------------------------------
 # logging
 
 
@@ -254,11 +227,3 @@ def tokenizer_for(data_dir, name=""):
         if recorded == "gpt2":
             return get_tokenizer("gpt2")
     raise FileNotFoundError(f"no tokenizer for {data_dir}: expected {bpe}, or pass --tokenizer gpt2|PATH.bpe")
-
-
-def check_tokenizer(enc, ckpt, path):
-    """A checkpoint only makes sense with the tokenizer it was trained with: refuse a mismatch, loudly."""
-    recorded = ckpt.get("tokenizer")
-    if recorded is not None and recorded != enc.name:
-        raise ValueError(f"{path} was trained with tokenizer {recorded!r}, but this run uses {enc.name!r}; "
-                         f"pass the matching --data_dir or --tokenizer")

@@ -67,11 +67,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
-                    parse_config, plot_log, set_seed, tokenizer_for)
+from checkpoint import check_tokenizer, checkpoint_file, save_checkpoint
+from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config, plot_log, set_seed,
+                    tokenizer_for)
 from data.formats import load_preferences, load_prompts
 from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
-from model import checkpoint_file, load_model, save_checkpoint
+from model import load_model, pad_batch
 from tokenizer import render_conversation
 
 
@@ -109,7 +110,7 @@ def sequence_logps(model, ids, attention_mask, loss_mask, average=False):
     loss_mask is 1 on reply tokens (the chat template's mask). Token t+1's log-prob is predicted at position t,
     so the mask is shifted the same way as the targets: loss_mask[:, 1:]. Prompt and padding never count.
     """
-    logps = model.sequence_logprobs(ids, attention_mask)  # (B, T-1)
+    logps = model.token_logprobs(ids, attention_mask)  # (B, T-1)
     mask = loss_mask[:, 1:].to(logps.dtype)
     total = (logps * mask).sum(dim=1)
     return total / mask.sum(dim=1).clamp(min=1) if average else total

@@ -16,8 +16,8 @@ import math
 
 import torch
 
-from common import pad_batch
 from data.tinyworld import gold_breakdown
+from model import pad_batch
 from tokenizer import ASSISTANT, BOS, END, USER, render_prompt, special_id
 
 EVAL_TEMPERATURE = 1.0
@@ -45,11 +45,9 @@ def generate_replies(model, enc, prompts, *, max_new_tokens=EVAL_MAX_NEW_TOKENS,
         if room <= 0:
             raise ValueError(f"a prompt of {max(len(p) for p in prompt_ids)} tokens leaves no room in the "
                              f"model's context of {model.config.block_size}")
-        seq, _, new_mask = model.generate(ids.to(device), min(max_new_tokens, room), temperature=temperature,
-                                          top_k=top_k, stop_tokens=stops, attention_mask=mask.to(device),
-                                          generator=generator, return_logprobs=True)
-        new = seq[:, ids.size(1):].cpu()
-        for p, p_ids, toks, m in zip(chunk, prompt_ids, new, new_mask.cpu()):
+        new = model.sample(ids.to(device), min(max_new_tokens, room), temperature=temperature, top_k=top_k,
+                           stop_tokens=stops, attention_mask=mask.to(device), generator=generator)
+        for p, p_ids, toks, m in zip(chunk, prompt_ids, new.tokens.cpu(), new.mask.cpu()):
             reply_ids = toks[m.bool()].tolist()
             finished = bool(reply_ids) and reply_ids[-1] == end
             text_ids = reply_ids[:-1] if reply_ids and reply_ids[-1] in stops else reply_ids
@@ -136,7 +134,7 @@ def kl_to_reference(policy, reference, rows, *, temperature=EVAL_TEMPERATURE, ba
         for j, r in enumerate(chunk):
             reply_mask[j, len(r["prompt_ids"]): len(r["prompt_ids"]) + len(r["reply_ids"])] = 1
         reply_mask = reply_mask[:, 1:]
-        logratio = policy.sequence_logprobs(ids, mask, temperature) - reference.sequence_logprobs(ids, mask, temperature)
+        logratio = policy.token_logprobs(ids, mask, temperature) - reference.token_logprobs(ids, mask, temperature)
         total += (logratio * reply_mask).sum().item()
         count += len(chunk)
     return total / max(1, count)
@@ -178,7 +176,7 @@ def main(argv=None):
     enc = tokenizer_for(data_dir, args.tokenizer)
     prompts = load_prompts(data_dir / "prompts_eval.jsonl")[: args.n_prompts]
     for path in [args.reference] + args.checkpoints:  # fail before any work if one is missing
-        from model import checkpoint_file
+        from checkpoint import checkpoint_file
         if not checkpoint_file(path).exists():
             raise FileNotFoundError(f"{checkpoint_file(path)}: no checkpoint (run the stage that writes it, or "
                                     f"choose others with --checkpoints)")

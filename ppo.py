@@ -38,12 +38,13 @@ from pathlib import Path
 
 import torch
 
-from common import (MetricsLogger, check_tokenizer, ensure_data_dir, get_device, opt, pad_batch, parse_config,
-                    plot_log, set_seed, tokenizer_for)
+from checkpoint import check_tokenizer, checkpoint_file, save_checkpoint
+from common import (MetricsLogger, ensure_data_dir, get_device, opt, parse_config, plot_log, set_seed,
+                    tokenizer_for)
 from data.formats import load_prompts
 from data.tinyworld import gold_score
 from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
-from model import checkpoint_file, load_model, save_checkpoint
+from model import load_model, pad_batch
 from reward_model import reward_scores
 from tokenizer import ASSISTANT, BOS, END, USER, render_prompt, special_id
 
@@ -238,14 +239,14 @@ def main(argv=None):
         P = ids.size(1)
         max_new = min(cfg.max_new_tokens, policy.config.block_size - max(len(p) for p in prompt_ids))
         # no top-k: the log-probs (and so the KL) must be those of the distribution we actually sample from
-        seq, gen_logprobs, mask = policy.generate(ids, max_new, temperature=cfg.temperature, stop_tokens=stops,
-                                                  attention_mask=prompt_mask, generator=generator,
-                                                  return_logprobs=True)
-        full_mask = torch.cat([prompt_mask, mask], dim=1)  # (B, P + T)
+        new = policy.sample(ids, max_new, temperature=cfg.temperature, stop_tokens=stops,
+                            attention_mask=prompt_mask, generator=generator)
+        seq, mask = torch.cat([ids, new.tokens], dim=1), new.mask
+        full_mask = torch.cat([prompt_mask, new.attention_mask], dim=1)  # (B, P + T)
         mask = mask.float()  # (B, T): 1 on the reply's tokens (its stop token included)
         # log pi and log pi_ref of each reply token: the logits at position P-1+t predict reply token t
-        logprobs = policy.sequence_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
-        ref_logprobs = reference.sequence_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
+        logprobs = policy.token_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
+        ref_logprobs = reference.token_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
         # V_t = the value of the state before reply token t is chosen
         values = value_model(seq, attention_mask=full_mask)[:, P - 1: -1] * mask
         reply_tokens = seq[:, P:]
@@ -257,7 +258,7 @@ def main(argv=None):
             toks = [t for t, keep in zip(row, m) if keep]
             texts.append(enc.decode(toks[:-1] if fin else [t for t in toks if t not in stops]))
         return dict(seq=seq, full_mask=full_mask, P=P, mask=mask, logprobs=logprobs * mask,
-                    gen_logprobs=gen_logprobs, ref_logprobs=ref_logprobs * mask, values=values, scores=scores,
+                    ref_logprobs=ref_logprobs * mask, values=values, scores=scores,
                     raw_scores=reward_scores(reward_model, seq, full_mask), finished=finished, texts=texts)
 
     # ------------------------------------------------------------------------------------------------------
@@ -286,7 +287,7 @@ def main(argv=None):
                 mb = perm[start: start + cfg.minibatch_size].to(device)
                 seq, full_mask, m = ro["seq"][mb], ro["full_mask"][mb], mask[mb]
                 P = ro["P"]
-                new_logprobs = policy.sequence_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
+                new_logprobs = policy.token_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
                 pg_loss = ppo_policy_loss(new_logprobs, ro["logprobs"][mb], advantages[mb], m, cfg.clip_eps)
                 new_values = value_model(seq, attention_mask=full_mask)[:, P - 1: -1]
                 vf_loss = ppo_value_loss(new_values, ro["values"][mb], returns[mb], m, cfg.clip_eps_value)

@@ -42,9 +42,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, parse_config,
+from checkpoint import check_tokenizer, checkpoint_file, load_checkpoint, save_checkpoint
+from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config,
                     peak_flops, plot_log, read_log, set_seed, tokenizer_for)
-from model import GPT, GPTConfig, checkpoint_file, load_checkpoint, load_model, save_checkpoint
+from model import GPT, GPTConfig, load_model
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -50,11 +50,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
-                    parse_config, plot_log, set_seed, tokenizer_for)
+from checkpoint import check_tokenizer, checkpoint_file, save_checkpoint
+from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config, plot_log, set_seed,
+                    tokenizer_for)
 from data.formats import load_preferences
 from data.tinyworld import gold_breakdown
-from model import ScalarGPT, checkpoint_file, load_model, save_checkpoint
+from model import ScalarGPT, load_model, pad_batch
 from tokenizer import render_conversation
 
 GOLD_MARGIN = 0.5  # "clear" pairs: gold scores differ by at least this (the labeller is right 73% of the time

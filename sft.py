@@ -42,11 +42,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
-                    parse_config, plot_log, set_seed, tokenizer_for)
+from checkpoint import check_tokenizer, checkpoint_file, save_checkpoint
+from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config, plot_log, set_seed,
+                    tokenizer_for)
 from data.formats import load_conversations, load_prompts
 from evaluate import SUMMARY_KEYS, comparison_table, evaluate_replies, generate_replies
-from model import checkpoint_file, load_model, save_checkpoint
+from model import load_model, pad_batch
 from tokenizer import render_conversation
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 import pytest
 import torch
 
-from common import MetricsLogger, lr_at, opt, pad_batch, parse_config, plot_log, read_log
+from common import MetricsLogger, lr_at, opt, parse_config, plot_log, read_log
 
 
 @dataclass
@@ -50,23 +50,6 @@ def test_lr_schedule_shape():
     assert lrs[100] == pytest.approx(0.1)
     mid = 10 + 45  # half-way through the cosine: half-way between lr and min_lr
     assert lrs[mid] == pytest.approx(0.1 + 0.5 * (1 + math.cos(math.pi * 0.5)) * 0.9)
-
-
-@pytest.mark.parametrize("side", ["left", "right"])
-def test_pad_batch(side):
-    seqs = [[5, 6, 7], [8], [9, 10]]
-    ids, mask = pad_batch(seqs, pad_id=0, side=side)
-    assert ids.shape == mask.shape == (3, 3)
-    for row, s in zip(range(3), seqs):
-        real = ids[row][mask[row].bool()].tolist()
-        assert real == s
-        assert (ids[row][~mask[row].bool()] == 0).all()
-        if side == "left":
-            assert mask[row, -1] == 1
-        else:
-            assert mask[row, 0] == 1
-    with pytest.raises(ValueError):
-        pad_batch(seqs, side="middle")
 
 
 def test_metrics_logger_and_plot(tmp_path, capsys):

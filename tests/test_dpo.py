@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 import dpo
-from common import pad_batch
-from model import GPT, GPTConfig, load_checkpoint, load_model
+from checkpoint import load_checkpoint
+from model import GPT, GPTConfig, load_model, pad_batch
 
 
 def test_loss_is_ln2_when_policy_equals_reference():
@@ -75,7 +75,7 @@ def test_sequence_logps_mask_is_the_shifted_reply_mask():
                               [0, 0, 1, 1, 1, 1, 1]])  # reply = tokens 2..6
     attn = torch.tensor([[1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1]])
     values = torch.randn(2, T - 1)  # values[:, t] = log p(token t+1 | ...)
-    stub = types.SimpleNamespace(sequence_logprobs=lambda ids, mask: values.clone())
+    stub = types.SimpleNamespace(token_logprobs=lambda ids, mask: values.clone())
     ids = torch.zeros(2, T, dtype=torch.long)
     got = dpo.sequence_logps(stub, ids, attn, loss_mask)
     expected = torch.stack([values[0, 2:5].sum(), values[1, 1:6].sum()])  # targets 3..5 and 2..6

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import ppo
-from common import pad_batch
-from model import GPT, GPTConfig, load_checkpoint, load_model
+from checkpoint import load_checkpoint
+from model import GPT, GPTConfig, load_model, pad_batch
 
 
 def _ragged(B=4, T=7, seed=0):
@@ -103,17 +103,6 @@ def test_whiten_masked():
     mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
     w = ppo.whiten(x, mask)
     assert w[0, 3] == 0 and abs(w[0, :3].mean().item()) < 1e-6 and abs(w[0, :3].var(unbiased=False).item() - 1) < 1e-4
-
-
-def test_rollout_logprobs_equal_recomputed_logprobs():
-    torch.manual_seed(0)
-    m = GPT(GPTConfig(block_size=64, vocab_size=40, n_layer=2, n_head=2, n_embd=32))
-    ids, mask = pad_batch([[1, 2, 3, 4], [5, 6]], side="left")
-    for T in (1.0, 0.7):
-        seq, gen_lp, new_mask = m.generate(ids, 12, temperature=T, attention_mask=mask, stop_tokens=[9],
-                                           generator=torch.Generator().manual_seed(1), return_logprobs=True)
-        lp = m.sequence_logprobs(seq, torch.cat([mask, new_mask], 1), T)[:, ids.size(1) - 1:]
-        assert ((lp - gen_lp).abs() * new_mask).max().item() <= 1e-5
 
 
 def test_tiny_end_to_end_run_keeps_the_reference_frozen(tiny_world, tiny_ckpts, tmp_path):

@@ -10,7 +10,8 @@ import torch
 
 import pretrain
 from common import read_log
-from model import GPT, GPTConfig, load_checkpoint, load_model, save_checkpoint
+from checkpoint import load_checkpoint, save_checkpoint
+from model import GPT, GPTConfig, load_model
 
 TINY_ARGS = ["--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--batch_size", "4",
              "--eval_iters", "2", "--log_interval", "1", "--sample_tokens", "8", "--warmup", "2"]

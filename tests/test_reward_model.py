@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import reward_model as rm_mod
-from common import pad_batch
-from model import CheckpointError, GPTConfig, ScalarGPT, load_model
+from checkpoint import CheckpointError
+from model import GPTConfig, ScalarGPT, load_model, pad_batch
 
 
 def test_loss_is_ln2_when_rewards_are_equal():

@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import sft
-from common import pad_batch
-from model import GPT, GPTConfig, load_model
+from model import GPT, GPTConfig, load_model, pad_batch
 from tokenizer import render_conversation
 
 
@@ -129,6 +128,6 @@ def test_own_conversations_file_and_too_long_ones_dropped(tiny_world, tiny_enc, 
 
 
 def test_wrong_stage_is_a_clear_error(tiny_world, tiny_ckpts, tmp_path):
-    from model import CheckpointError
+    from checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="'rm' checkpoint"):
         sft.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "rm"), "--out_dir", str(tmp_path)])
