@@ -68,8 +68,11 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import check_tokenizer, checkpoint_file, save_checkpoint
-from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config, plot_log, set_seed,
-                    tokenizer_for)
+from config import opt, parse_config
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
+from device import autocast, get_device, set_seed
+from logger import MetricsLogger, plot_log
+from training import lr_at
 from data.formats import load_preferences, load_prompts
 from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
 from model import load_model, pad_batch
@@ -151,7 +154,7 @@ def sample_pairs(model, enc, prompts, prefers_a, *, seed, max_new_tokens=64, dev
 @dataclass
 class Config:
     """Direct Preference Optimisation from the SFT model on preference pairs."""
-    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
     out_dir: str = opt("out/dpo", "where the policy, logs and metrics.json go")

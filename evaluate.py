@@ -153,7 +153,8 @@ def main(argv=None):
     import json
     from pathlib import Path
 
-    from common import ensure_data_dir, get_device, tokenizer_for
+    from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
+    from device import get_device
     from data.formats import load_prompts
     from model import load_model
 
@@ -162,7 +163,7 @@ def main(argv=None):
                     help="checkpoint directories or files; extra ones (other betas...) add points to the frontier")
     ap.add_argument("--reference", default="out/sft", help="the SFT checkpoint: win rates and KL are against it")
     ap.add_argument("--out", default="out/eval", help="where results.md, results.csv and frontier.png go")
-    ap.add_argument("--data_dir", default="data/tinyworld", help="tinyworld directory (held-out prompts, tokenizer)")
+    ap.add_argument("--data_dir", "--data-dir", default=DEFAULT_DATA_DIR, help="tinyworld directory (held-out prompts, tokenizer)")
     ap.add_argument("--tokenizer", default="", help="'' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     ap.add_argument("--n_prompts", type=int, default=300, help="held-out prompts (the same for every checkpoint)")
     ap.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE, help="sampling temperature (0 = greedy)")

@@ -39,8 +39,10 @@ from pathlib import Path
 import torch
 
 from checkpoint import check_tokenizer, checkpoint_file, save_checkpoint
-from common import (MetricsLogger, ensure_data_dir, get_device, opt, parse_config, plot_log, set_seed,
-                    tokenizer_for)
+from config import opt, parse_config
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
+from device import get_device, set_seed
+from logger import MetricsLogger, plot_log
 from data.formats import load_prompts
 from data.tinyworld import gold_score
 from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
@@ -160,7 +162,7 @@ def kl_estimators(logprobs, ref_logprobs):
 @dataclass
 class Config:
     """RLHF: PPO against the reward model, with a KL penalty to the SFT model."""
-    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     policy: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
     reward_model: str = opt("out/rm", "reward model checkpoint (also the value model's starting point)")

@@ -43,8 +43,11 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import check_tokenizer, checkpoint_file, load_checkpoint, save_checkpoint
-from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config,
-                    peak_flops, plot_log, read_log, set_seed, tokenizer_for)
+from config import opt, parse_config
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
+from device import autocast, get_device, peak_flops, set_seed
+from logger import MetricsLogger, plot_log, read_log
+from training import lr_at
 from model import GPT, GPTConfig, load_model
 
 
@@ -78,7 +81,7 @@ def causal_lm_loss(logits, targets):
 @dataclass
 class Config:
     """Pre-train a GPT with the causal language-modelling loss."""
-    data_dir: str = opt("data/tinyworld", "train.bin, val.bin, meta.json (the tinyworld is generated if missing)")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "train.bin, val.bin, meta.json (the tinyworld is generated if missing)")
     tokenizer: str = opt("", "'' = the data's own (data_dir/tokenizer.bpe, or gpt2 per meta.json), 'gpt2', or a .bpe")
     out_dir: str = opt("out/pretrain", "where the checkpoint, log.jsonl, loss.png and metrics.json go")
     init: str = opt("scratch", "'scratch', a pretrain checkpoint to start from, or 'gpt2:DIR' (a local HF GPT-2)")

@@ -51,8 +51,11 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import check_tokenizer, checkpoint_file, save_checkpoint
-from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config, plot_log, set_seed,
-                    tokenizer_for)
+from config import opt, parse_config
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
+from device import autocast, get_device, set_seed
+from logger import MetricsLogger, plot_log
+from training import lr_at
 from data.formats import load_preferences
 from data.tinyworld import gold_breakdown
 from model import ScalarGPT, load_model, pad_batch
@@ -110,7 +113,7 @@ def render_reply(enc, prompt, reply):
 @dataclass
 class Config:
     """Train a reward model on preference pairs with the Bradley-Terry loss."""
-    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/sft", "SFT checkpoint whose trunk the reward model starts from")
     out_dir: str = opt("out/rm", "where the reward model, logs, metrics.json and rm_vs_gold.png go")

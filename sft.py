@@ -43,8 +43,11 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import check_tokenizer, checkpoint_file, save_checkpoint
-from common import (MetricsLogger, autocast, ensure_data_dir, get_device, lr_at, opt, parse_config, plot_log, set_seed,
-                    tokenizer_for)
+from config import opt, parse_config
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
+from device import autocast, get_device, set_seed
+from logger import MetricsLogger, plot_log
+from training import lr_at
 from data.formats import load_conversations, load_prompts
 from evaluate import SUMMARY_KEYS, comparison_table, evaluate_replies, generate_replies
 from model import load_model, pad_batch
@@ -84,7 +87,7 @@ def sft_loss(logits, targets, mask, normalizer=None):
 @dataclass
 class Config:
     """Supervised fine-tuning on conversations, loss on the assistant's tokens only."""
-    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/pretrain", "checkpoint to start from (a 'pretrain' or 'sft' stage)")
     out_dir: str = opt("out/sft", "where the checkpoint, logs, metrics.json and samples.jsonl go")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import pretrain
-from common import read_log
+from logger import read_log
 from checkpoint import load_checkpoint, save_checkpoint
 from model import GPT, GPTConfig, load_model
 

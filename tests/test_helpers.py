@@ -1,4 +1,4 @@
-"""Tests of the shared helpers in common.py."""
+"""Tests of the shared helpers: config.py (the command line), training.py (the schedule), logger.py (logs and plots)."""
 import json
 import math
 from dataclasses import dataclass
@@ -7,7 +7,9 @@ from typing import Optional
 import pytest
 import torch
 
-from common import MetricsLogger, lr_at, opt, parse_config, plot_log, read_log
+from config import opt, parse_config
+from logger import MetricsLogger, plot_log, read_log
+from training import lr_at
 
 
 @dataclass
