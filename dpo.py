@@ -74,7 +74,8 @@ from device import autocast, get_device, set_seed
 from logger import MetricsLogger, plot_log
 from training import lr_at
 from data.formats import load_preferences, load_prompts
-from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
+from evaluate import compare_models
+from replies import generate_replies
 from model import load_model, pad_batch
 from tokenizer import render_conversation
 
@@ -138,12 +139,11 @@ def sample_pairs(model, enc, prompts, prefers_a, *, seed, max_new_tokens=64, dev
     second = generate_replies(model, enc, prompts, seed=seed + 2, **kw)
     pairs = []
     for a, b in zip(first, second):
-        if a["reply_ids"] == b["reply_ids"]:
+        if a.reply_ids == b.reply_ids:
             continue
-        if not prefers_a(a["prompt"], a["reply"], b["reply"], rng):
+        if not prefers_a(a.prompt, a.text, b.text, rng):
             a, b = b, a
-        pairs.append(tuple((r["prompt_ids"] + r["reply_ids"], [0] * len(r["prompt_ids"]) + [1] * len(r["reply_ids"]))
-                           for r in (a, b)))
+        pairs.append(tuple((r.prompt_ids + r.reply_ids, [0] * len(r.prompt_ids) + r.mask) for r in (a, b)))
     return pairs
 
 
@@ -339,22 +339,10 @@ def main(argv=None):
     metrics = {"val_reward_accuracy": reward_accuracy(val), "train_seconds": round(train_seconds, 1), "beta": cfg.beta}
     logger.log(cfg.max_iters, val_reward_accuracy=metrics["val_reward_accuracy"])
     if prompts:
-        kw = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.eval_temperature, seed=cfg.seed, device=device)
-        sft_rows, dpo_rows = generate_replies(reference, enc, prompts, **kw), generate_replies(policy, enc, prompts, **kw)
-        sft_summary, dpo_summary = evaluate_replies(sft_rows), evaluate_replies(dpo_rows)
-        metrics.update(sft=sft_summary, dpo=dpo_summary,
-                       win_rate_vs_sft=win_rate([r["gold"] for r in dpo_rows], [r["gold"] for r in sft_rows]),
-                       kl_to_sft=kl_to_reference(policy, reference, dpo_rows, temperature=cfg.eval_temperature,
-                                                 device=device))
-        print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}")
-        print(comparison_table({"sft": sft_summary, "dpo": dpo_summary}))
-        print(f"win rate of DPO over SFT (gold judge): {metrics['win_rate_vs_sft']:.3f}; "
-              f"KL(dpo || sft) per reply: {metrics['kl_to_sft']:.3f} nats")
+        metrics.update(compare_models({"sft": reference, "dpo": policy}, enc, prompts, temperature=cfg.eval_temperature,
+                                      max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, device=device,
+                                      samples_file=out_dir / "samples.jsonl"))
         print(f"held-out reward accuracy (implicit rewards): {metrics['val_reward_accuracy']:.3f}")
-        with open(out_dir / "samples.jsonl", "w") as f:
-            for s, d in zip(sft_rows, dpo_rows):
-                f.write(json.dumps({"prompt": s["prompt"], "sft": s["reply"], "sft_gold": s["gold"],
-                                    "dpo": d["reply"], "dpo_gold": d["gold"]}) + "\n")
 
     # ------------------------------------------------------------------------------------------------------
     # save

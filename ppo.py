@@ -45,10 +45,9 @@ from device import get_device, set_seed
 from logger import MetricsLogger, plot_log
 from data.formats import load_prompts
 from data.tinyworld import gold_score
-from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
-from model import load_model, pad_batch
-from reward_model import reward_scores
-from tokenizer import ASSISTANT, BOS, END, USER, render_prompt, special_id
+from evaluate import compare_models
+from model import at_last_token, last_index, load_model
+from replies import generate_replies, reply_batch
 
 NO_END_SCORE = -1.5  # whitened score given to a reply that does not end with <|end|>
 
@@ -75,13 +74,6 @@ def per_token_rewards(logprobs, ref_logprobs, scores, mask, kl_coef):
     last = last_index(mask)  # (B,) the last real reply token of each row, whatever the padding
     rewards[torch.arange(len(scores)), last] += scores
     return rewards * mask, kl
-
-
-def last_index(mask):
-    """(B, T) 0/1 -> (B,) index of the last 1 in each row."""
-    T = mask.size(1)
-    positions = torch.arange(T, device=mask.device).expand_as(mask)
-    return torch.where(mask.bool(), positions, -1).max(dim=1).values.clamp(min=0)
 
 
 def gae(rewards, values, mask, gamma, lam):
@@ -204,8 +196,6 @@ def main(argv=None):
     # data: prompts, rendered up to <|assistant|>
     prompts = load_prompts(cfg.prompts or str(data_dir / "prompts_train.jsonl"))
     eval_prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
-    end = special_id(enc, END)
-    stops = [end, special_id(enc, USER), special_id(enc, BOS), special_id(enc, ASSISTANT)]
 
     # ------------------------------------------------------------------------------------------------------
     # models: policy (trained), reference (frozen SFT), reward model (frozen), value model (trained, from the RM)
@@ -235,33 +225,23 @@ def main(argv=None):
     # rollouts: sample, then score everything the update needs (all without gradients)
     @torch.no_grad()
     def rollout(batch_prompts, generator):
-        prompt_ids = [render_prompt(enc, p) for p in batch_prompts]
-        ids, prompt_mask = pad_batch(prompt_ids, pad_id=0, side="left")
-        ids, prompt_mask = ids.to(device), prompt_mask.to(device)
-        P = ids.size(1)
-        max_new = min(cfg.max_new_tokens, policy.config.block_size - max(len(p) for p in prompt_ids))
         # no top-k: the log-probs (and so the KL) must be those of the distribution we actually sample from
-        new = policy.sample(ids, max_new, temperature=cfg.temperature, stop_tokens=stops,
-                            attention_mask=prompt_mask, generator=generator)
-        seq, mask = torch.cat([ids, new.tokens], dim=1), new.mask
-        full_mask = torch.cat([prompt_mask, new.attention_mask], dim=1)  # (B, P + T)
+        replies = generate_replies(policy, enc, batch_prompts, max_new_tokens=cfg.max_new_tokens,
+                                   temperature=cfg.temperature, batch_size=len(batch_prompts), generator=generator,
+                                   device=device)
+        seq, full_mask, mask, P = (x.to(device) if torch.is_tensor(x) else x for x in reply_batch(replies))
         mask = mask.float()  # (B, T): 1 on the reply's tokens (its stop token included)
         # log pi and log pi_ref of each reply token: the logits at position P-1+t predict reply token t
         logprobs = policy.token_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
         ref_logprobs = reference.token_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
         # V_t = the value of the state before reply token t is chosen
         values = value_model(seq, attention_mask=full_mask)[:, P - 1: -1] * mask
-        reply_tokens = seq[:, P:]
-        finished = (reply_tokens.gather(1, last_index(mask.long())[:, None]).squeeze(1) == end) & (mask.sum(1) > 0)
-        scores = (reward_scores(reward_model, seq, full_mask) - rm_mean) / rm_std  # read at <|end|>
-        scores = torch.where(finished, scores, torch.full_like(scores, NO_END_SCORE))
-        texts = []
-        for row, m, fin in zip(reply_tokens.tolist(), mask.tolist(), finished.tolist()):
-            toks = [t for t, keep in zip(row, m) if keep]
-            texts.append(enc.decode(toks[:-1] if fin else [t for t in toks if t not in stops]))
+        finished = torch.tensor([r.finished for r in replies], device=device)
+        raw_scores = at_last_token(reward_model(seq, attention_mask=full_mask), full_mask)  # read at <|end|>
+        scores = torch.where(finished, (raw_scores - rm_mean) / rm_std, torch.full_like(raw_scores, NO_END_SCORE))
         return dict(seq=seq, full_mask=full_mask, P=P, mask=mask, logprobs=logprobs * mask,
-                    ref_logprobs=ref_logprobs * mask, values=values, scores=scores,
-                    raw_scores=reward_scores(reward_model, seq, full_mask), finished=finished, texts=texts)
+                    ref_logprobs=ref_logprobs * mask, values=values, scores=scores, raw_scores=raw_scores,
+                    finished=finished, texts=[r.text for r in replies])
 
     # ------------------------------------------------------------------------------------------------------
     # training loop
@@ -334,21 +314,9 @@ def main(argv=None):
     # evaluation: SFT (the reference) vs PPO on held-out prompts, same sampling settings as sft.py / dpo.py
     metrics = {"train_seconds": round(train_seconds, 1), "kl_coef": kl_coef}
     if eval_prompts:
-        kw = dict(temperature=cfg.eval_temperature, seed=cfg.seed, device=device)
-        sft_rows, ppo_rows = generate_replies(reference, enc, eval_prompts, **kw), generate_replies(policy, enc, eval_prompts, **kw)
-        sft_summary, ppo_summary = evaluate_replies(sft_rows), evaluate_replies(ppo_rows)
-        metrics.update(sft=sft_summary, ppo=ppo_summary,
-                       win_rate_vs_sft=win_rate([r["gold"] for r in ppo_rows], [r["gold"] for r in sft_rows]),
-                       kl_to_sft=kl_to_reference(policy, reference, ppo_rows, temperature=cfg.eval_temperature,
-                                                 device=device))
-        print(f"\nheld-out prompts: {len(eval_prompts)}, temperature {cfg.eval_temperature}")
-        print(comparison_table({"sft": sft_summary, "ppo": ppo_summary}))
-        print(f"win rate of PPO over SFT (gold judge): {metrics['win_rate_vs_sft']:.3f}; "
-              f"KL(ppo || sft) per reply: {metrics['kl_to_sft']:.3f} nats")
-        with open(out_dir / "samples.jsonl", "w") as f:
-            for s, p in zip(sft_rows, ppo_rows):
-                f.write(json.dumps({"prompt": s["prompt"], "sft": s["reply"], "sft_gold": s["gold"],
-                                    "ppo": p["reply"], "ppo_gold": p["gold"]}) + "\n")
+        metrics.update(compare_models({"sft": reference, "ppo": policy}, enc, eval_prompts,
+                                      temperature=cfg.eval_temperature, seed=cfg.seed, device=device,
+                                      samples_file=out_dir / "samples.jsonl"))
 
     # ------------------------------------------------------------------------------------------------------
     # save

@@ -49,7 +49,7 @@ from device import autocast, get_device, set_seed
 from logger import MetricsLogger, plot_log
 from training import lr_at
 from data.formats import load_conversations, load_prompts
-from evaluate import SUMMARY_KEYS, comparison_table, evaluate_replies, generate_replies
+from evaluate import SUMMARY_KEYS, compare_models
 from model import load_model, pad_batch
 from tokenizer import render_conversation
 
@@ -181,14 +181,6 @@ def main(argv=None):
 
     prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
 
-    def judge(m):
-        rows = generate_replies(m, enc, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.eval_temperature,
-                                seed=cfg.seed, device=device)
-        return rows, evaluate_replies(rows)
-
-    base_rows, base_summary = judge(base_model) if prompts else ([], {})
-    del base_model
-
     # ------------------------------------------------------------------------------------------------------
     # training loop
     logger = MetricsLogger(out_dir, "sft")
@@ -230,26 +222,12 @@ def main(argv=None):
     metrics = {"val_loss": final_val, "base_val_loss": base_val, "train_seconds": round(train_seconds, 1),
                "n_train": len(train), "n_dropped": dropped}
     if prompts:
-        sft_rows, sft_summary = judge(model)
-        metrics.update(base=base_summary, sft=sft_summary)
+        print(f"\nvalidation loss {base_val:.3f} -> {final_val:.3f}")
         keys = (SUMMARY_KEYS[:3] + ["stop_user", "stop_other", "no_stop"] + SUMMARY_KEYS[3:]
                 + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"])
-        print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}, seed {cfg.seed}; "
-              f"validation loss {base_val:.3f} -> {final_val:.3f}")
-        print(comparison_table({"base": base_summary, "sft": sft_summary}, keys))
-        with open(out_dir / "samples.jsonl", "w") as f:
-            for b, s in zip(base_rows, sft_rows):
-                f.write(json.dumps({"prompt": b["prompt"], "task": b["judge"]["task"], "base": b["reply"],
-                                    "base_stop": b["stop"], "base_gold": b["gold"], "sft": s["reply"],
-                                    "sft_stop": s["stop"], "sft_gold": s["gold"]}) + "\n")
-        first_of_task = {}  # three examples, of three different tasks when there are
-        for i, r in enumerate(base_rows):
-            first_of_task.setdefault(r["judge"]["task"], i)
-        firsts = set(first_of_task.values())
-        for i in sorted(range(len(prompts)), key=lambda i: i not in firsts)[:3]:
-            b, s = base_rows[i], sft_rows[i]
-            print(f"\nprompt: {b['prompt']}\n  base ({b['stop']}, gold {b['gold']:+.2f}): {b['reply'][:150]!r}"
-                  f"\n  sft  ({s['stop']}, gold {s['gold']:+.2f}): {s['reply'][:150]!r}")
+        metrics.update(compare_models({"base": base_model, "sft": model}, enc, prompts, temperature=cfg.eval_temperature,
+                                      max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, device=device, keys=keys,
+                                      samples_file=out_dir / "samples.jsonl"))
 
     # ------------------------------------------------------------------------------------------------------
     # save

@@ -125,7 +125,7 @@ def test_tiny_end_to_end_run_and_frozen_reference(tiny_world, tiny_ckpts, tmp_pa
 
 
 def test_sampled_pairs_are_the_sampled_tokens_ordered_by_the_labeller(tiny_enc, tiny_ckpts):
-    from evaluate import generate_replies
+    from replies import generate_replies
     from tokenizer import render_prompt
     model, _ = load_model(tiny_ckpts / "sft", expected_stage="sft")
     model.eval()
@@ -139,7 +139,7 @@ def test_sampled_pairs_are_the_sampled_tokens_ordered_by_the_labeller(tiny_enc, 
     pairs = dpo.sample_pairs(model, tiny_enc, prompts, shorter_is_better, seed=5, max_new_tokens=12)
     first = generate_replies(model, tiny_enc, prompts, max_new_tokens=12, temperature=1.0, seed=6)
     second = generate_replies(model, tiny_enc, prompts, max_new_tokens=12, temperature=1.0, seed=7)
-    expected = [(p, a, b) for p, a, b in zip(prompts, first, second) if a["reply_ids"] != b["reply_ids"]]
+    expected = [(p, a, b) for p, a, b in zip(prompts, first, second) if a.reply_ids != b.reply_ids]
     assert len(pairs) == len(calls) == len(expected) > 0
     for (chosen, rejected), (prompt, a, b) in zip(pairs, expected):
         prompt_ids = render_prompt(tiny_enc, prompt)
@@ -147,9 +147,9 @@ def test_sampled_pairs_are_the_sampled_tokens_ordered_by_the_labeller(tiny_enc, 
             assert ids[: len(prompt_ids)] == prompt_ids  # the prompt, as generation saw it
             assert mask == [0] * len(prompt_ids) + [1] * (len(ids) - len(prompt_ids))  # 1 exactly on the reply
         replies = {tuple(chosen[0][len(prompt_ids):]), tuple(rejected[0][len(prompt_ids):])}
-        assert replies == {tuple(a["reply_ids"]), tuple(b["reply_ids"])}  # the exact sampled tokens
-        chosen_row = a if tuple(a["reply_ids"]) == tuple(chosen[0][len(prompt_ids):]) else b
-        assert chosen_row is (a if len(a["reply"]) <= len(b["reply"]) else b)  # the labeller's choice
+        assert replies == {tuple(a.reply_ids), tuple(b.reply_ids)}  # the exact sampled tokens
+        chosen_row = a if tuple(a.reply_ids) == tuple(chosen[0][len(prompt_ids):]) else b
+        assert chosen_row is (a if len(a.text) <= len(b.text) else b)  # the labeller's choice
 
 
 def test_end_to_end_on_pairs_sampled_from_sft_then_from_the_policy(tiny_world, tiny_ckpts, tmp_path, monkeypatch):
