@@ -44,7 +44,8 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default="out/ppo", help="checkpoint to chat with")
     ap.add_argument("--compare", nargs="+", help="answer each prompt with every one of these checkpoints")
     ap.add_argument("--prompt", help="one prompt, answered then exit (otherwise prompts are read from stdin)")
-    ap.add_argument("--data_dir", "--data-dir", default=DEFAULT_DATA_DIR, help="where the tokenizer is (data_dir/tokenizer.bpe)")
+    ap.add_argument("--data_dir", "--data-dir", default=DEFAULT_DATA_DIR,
+                    help="where the tokenizer is (data_dir/tokenizer.bpe)")
     ap.add_argument("--tokenizer", default="", help="'' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     ap.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0 = greedy)")
     ap.add_argument("--top_k", "--top-k", type=int, default=0, help="sample among the k likeliest tokens (0 = all)")

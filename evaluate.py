@@ -106,7 +106,8 @@ def kl_to_reference(policy, reference, replies, *, temperature=EVAL_TEMPERATURE,
         ids, _ = pad_batch([r.prompt_ids + r.reply_ids for r in chunk], pad_id=0, side="right")
         reply_mask, _ = pad_batch([[0] * len(r.prompt_ids) + r.mask for r in chunk], pad_id=0, side="right")
         ids, reply_mask = ids.to(device), reply_mask[:, 1:].to(device)  # reply_mask[:, t]: target t+1 is a reply token
-        logratio = policy.token_logprobs(ids, temperature=temperature) - reference.token_logprobs(ids, temperature=temperature)
+        logratio = (policy.token_logprobs(ids, temperature=temperature)
+                    - reference.token_logprobs(ids, temperature=temperature))  # (B, T-1)
         total += (logratio * reply_mask).sum().item()
     return total / max(1, len(replies))
 
@@ -115,15 +116,17 @@ def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_ne
                    seed=0, device="cpu", keys=SUMMARY_KEYS, samples_file=None, examples=3):
     """Two models answer the same prompts, sampled the same way, and the gold judge scores every reply.
 
-    models: {name: model}, first the model the stage started from (the reference), then the one it trained.
-    Prints the table of both summaries, the win rate and KL of the second against the first, and `examples`
-    prompts with both replies (of different tasks where there are); writes samples_file (JSONL, one line per
-    prompt: both replies, their stop reasons and gold scores). Returns {first: summary, second: summary,
-    "win_rate_vs_<first>": ..., "kl_to_<first>": ...}.
+    models: {name: model}, first the model the stage started from (the reference), then the one it trained; both
+    are put in eval mode (no dropout). Prints the table of both summaries, the win rate and KL of the second
+    against the first, and `examples` prompts with both replies (of different tasks where there are); writes
+    samples_file (JSONL, one line per prompt: both replies, their stop reasons and gold scores).
+    Returns {first: summary, second: summary, "win_rate_vs_<first>": ..., "kl_to_<first>": ...}.
     """
     (ref_name, reference), (name, model) = models.items()
+    reference.eval()
+    model.eval()
     kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, device=device)
-    replies = {ref_name: generate_replies(reference, enc, prompts, **kw), name: generate_replies(model, enc, prompts, **kw)}
+    replies = {n: generate_replies(m, enc, prompts, **kw) for n, m in models.items()}
     summaries, judged = {}, {}
     for n, rs in replies.items():
         summaries[n], judged[n] = evaluate_replies(rs)

@@ -1,8 +1,21 @@
 """
-What the training loops of every stage share: the learning-rate schedule.
+What the training runs of every stage share, so that each stage file shows only its own algorithm:
+- `lr_at`: the learning-rate schedule, linear warm-up then cosine decay;
+- `draw_batch`: a batch drawn at random with replacement, from a seed (so a run, or a resumed run, is
+  reproducible step by step);
+- `clip_gradients`: the gradient-norm clip, 0 meaning off;
+- `frozen`: a model made untrainable (eval mode, no gradients), for references and reward models;
+- `save_run`: the files a run ends with: its checkpoint, metrics.json and plots of its log.
 """
 
+import json
 import math
+from pathlib import Path
+
+import torch
+
+from checkpoint import checkpoint_file, save_checkpoint
+from logger import plot_log
 
 
 def lr_at(step, max_steps, lr, warmup, min_lr):
@@ -13,3 +26,43 @@ def lr_at(step, max_steps, lr, warmup, min_lr):
         return min_lr
     progress = (step - warmup) / max(1, max_steps - warmup)
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
+
+
+def set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def draw_batch(items, batch_size, seed):
+    """batch_size items drawn at random with replacement, by a generator seeded with `seed`."""
+    g = torch.Generator().manual_seed(seed)
+    return [items[i] for i in torch.randint(len(items), (batch_size,), generator=g).tolist()]
+
+
+def clip_gradients(parameters, max_norm):
+    """Scale the gradients so that their global norm is at most max_norm (0 = no clipping) -> the norm before."""
+    return torch.nn.utils.clip_grad_norm_(parameters, max_norm if max_norm > 0 else float("inf"))
+
+
+def frozen(model):
+    """model, in eval mode (no dropout) and with no parameter that needs a gradient: training cannot change it."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def save_run(out_dir, metrics, plots=(), model=None, **checkpoint):
+    """The end of a run, in out_dir: the checkpoint (if model is given: save_checkpoint(out_dir, model,
+    **checkpoint)), metrics.json, and one PNG per plot (file name, keys, title) of log.jsonl's curves."""
+    out_dir = Path(out_dir)
+    written = []
+    if model is not None:
+        written.append(save_checkpoint(out_dir, model, **checkpoint))
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    written.append(out_dir / "metrics.json")
+    for name, keys, title in plots:
+        plot_log(out_dir / "log.jsonl", out_dir / name, keys, title=title)
+        written.append(out_dir / name)
+    print(f"wrote {', '.join(str(w) for w in written)}")
+    return checkpoint_file(out_dir)

@@ -1,4 +1,5 @@
 """Tests of the shared helpers: config.py (the command line), training.py (the schedule), logger.py (logs and plots)."""
+import copy
 import json
 import math
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ import torch
 
 from config import opt, parse_config
 from logger import MetricsLogger, plot_log, read_log
-from training import lr_at
+from training import clip_gradients, draw_batch, frozen, lr_at, save_run
 
 
 @dataclass
@@ -68,3 +69,46 @@ def test_metrics_logger_and_plot(tmp_path, capsys):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     MetricsLogger(tmp_path, "test")  # a fresh run starts a fresh log
     assert not (tmp_path / "log.jsonl").exists()
+
+
+def test_draw_batch_is_a_function_of_its_seed():
+    items = list(range(100))
+    a, b, c = draw_batch(items, 50, seed=7), draw_batch(items, 50, seed=7), draw_batch(items, 50, seed=8)
+    assert a == b and a != c and set(a) <= set(items)
+    assert len(set(draw_batch(items[:3], 30, seed=0))) <= 3  # with replacement: more draws than items
+
+
+def test_clip_gradients_zero_means_off():
+    p = torch.nn.Parameter(torch.zeros(4))
+    p.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])  # norm 5
+    assert clip_gradients([p], 0).item() == pytest.approx(5.0) and p.grad.norm().item() == pytest.approx(5.0)
+    assert clip_gradients([p], 1.0).item() == pytest.approx(5.0) and p.grad.norm().item() == pytest.approx(1.0)
+
+
+def test_a_frozen_model_is_not_changed_by_training():
+    torch.manual_seed(0)
+    policy = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 1))
+    reference = frozen(copy.deepcopy(policy))
+    before = {k: v.clone() for k, v in reference.state_dict().items()}
+    optimizer = torch.optim.SGD(list(policy.parameters()) + list(reference.parameters()), lr=1.0)
+    x = torch.randn(8, 4)
+    (policy(x) - reference(x)).pow(2).mean().add(policy(x).mean()).backward()
+    optimizer.step()
+    assert all(torch.equal(v, before[k]) for k, v in reference.state_dict().items())
+    assert all(p.grad is None for p in reference.parameters()) and not reference.training
+    assert torch.equal(reference(x), reference(x))  # eval mode: no dropout
+
+
+def test_save_run_writes_checkpoint_metrics_and_plots(tmp_path, capsys):
+    from checkpoint import load_checkpoint
+    from model import GPT, GPTConfig
+    log = MetricsLogger(tmp_path, "test", quiet=True)
+    for step in range(3):
+        log.log(step, loss=1.0 / (step + 1))
+    model = GPT(GPTConfig(block_size=8, vocab_size=10, n_layer=1, n_head=1, n_embd=8))
+    save_run(tmp_path, {"val_loss": 1.5}, [("loss.png", ["loss"], "t")], model=model, stage="sft", step=3)
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"val_loss": 1.5}
+    assert load_checkpoint(tmp_path, expected_stage="sft")["step"] == 3 and (tmp_path / "loss.png").exists()
+    (tmp_path / "ckpt.pt").unlink()
+    save_run(tmp_path, {"val_loss": 1.0})  # no model: metrics only
+    assert not (tmp_path / "ckpt.pt").exists() and "metrics.json" in capsys.readouterr().out
