@@ -9,9 +9,10 @@ collect pairs (prompt, chosen, rejected) and fit a model r(prompt, reply) -> a n
 Maximising the likelihood of the labels gives the loss below: logistic regression whose one input is the
 difference of two rewards. Only differences matter, so the scale's zero is arbitrary. The model is the SFT GPT
 with its vocabulary head replaced by one number (model.ScalarGPT), read at the reply's last token, the <|end|>
-of prompt + reply + <|end|> (by then the model has seen the whole conversation; model.at_last_token finds it). Here the "humans" are the
-tinyworld's simulated labeller, noisy on purpose (it agrees with the noise-free gold ordering about 92% of the time),
-and we can check the reward model against the gold judge itself, which real projects never can:
+of prompt + reply + <|end|> (by then the model has seen the whole conversation; model.at_last_token finds it).
+Here the "humans" are the tinyworld's simulated labeller, noisy on purpose (it agrees with the noise-free gold
+ordering about 92% of the time), and we can check the reward model against the gold judge itself, which real
+projects never can:
 
 - accuracy against the labeller's held-out labels (capped by the labeller's own noise),
 - accuracy against the gold ordering, on all pairs and on pairs whose gold scores differ by >= GOLD_MARGIN,

@@ -45,8 +45,9 @@ def test_kl_to_itself_is_zero_and_to_another_model_positive(tiny_enc):
     with torch.no_grad():
         other.lm_head.weight.mul_(30.0)  # far from uniform: the sampled KL estimate is clearly positive
     expected = sum(sum(r.logprobs) for r in replies) / len(replies)  # log pi: the sampler's own log-probs
-    expected -= sum(other.token_logprobs(torch.tensor([r.prompt_ids + r.reply_ids]))[0, len(r.prompt_ids) - 1:].sum().item()
-                    for r in replies) / len(replies)
+    for r in replies:
+        ref = other.token_logprobs(torch.tensor([r.prompt_ids + r.reply_ids]))[0, len(r.prompt_ids) - 1:]
+        expected -= ref.sum().item() / len(replies)
     assert kl_to_reference(policy, other, replies) == pytest.approx(expected, rel=1e-4) and expected > 0
 
 

@@ -1,4 +1,5 @@
-"""reward_model.py: the Bradley-Terry loss, rewards read at the end token, the evaluation against labels and gold,\nthe score's scale, a tiny run."""
+"""reward_model.py: the Bradley-Terry loss, rewards read at the end token, the evaluation against labels and
+gold, the score's scale, a tiny run."""
 import json
 import math
 
