@@ -30,16 +30,18 @@ def _fmt(key, value):
 class MetricsLogger:
     """One pipe-separated line per step on stdout, the same numbers appended to out_dir/log.jsonl.
 
-    `resume=False` starts a fresh log file; `resume=True` appends to the existing one.
+    A run starts a fresh log file; a run resumed from a checkpoint of step N passes resume_from=N: the records
+    of steps up to N are kept (what was logged after the checkpoint was lost with the run) and new ones appended.
     """
 
-    def __init__(self, out_dir, stage, resume=False, quiet=False):
+    def __init__(self, out_dir, stage, resume_from=None, quiet=False):
         self.stage = stage
         self.quiet = quiet
         self.path = Path(out_dir) / "log.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not resume and self.path.exists():
-            self.path.unlink()
+        if self.path.exists():
+            kept = [r for r in read_log(self.path) if r["step"] <= resume_from] if resume_from is not None else []
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.t0 = time.time()
 
     def log(self, step, **metrics):

@@ -67,8 +67,10 @@ def test_metrics_logger_and_plot(tmp_path, capsys):
     json.dumps(records)  # plain JSON types only
     plot_log(tmp_path / "log.jsonl", tmp_path / "curves.png", ["loss", ["lr", "ms"]])
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    MetricsLogger(tmp_path, "test", resume_from=1)  # a resumed run forgets what came after its checkpoint
+    assert [r["step"] for r in read_log(tmp_path / "log.jsonl")] == [0, 1]
     MetricsLogger(tmp_path, "test")  # a fresh run starts a fresh log
-    assert not (tmp_path / "log.jsonl").exists()
+    assert read_log(tmp_path / "log.jsonl") == []
 
 
 def test_draw_batch_is_a_function_of_its_seed():
