@@ -78,7 +78,7 @@ from data.tinyworld import labeller_prefers_a
 from device import autocast, get_device, set_seed
 from evaluate import compare_models
 from logger import MetricsLogger
-from model import load_model, pad_batch
+from model import evaluating, load_model, pad_batch
 from replies import generate_replies
 from training import clip_gradients, draw_batch, frozen, lr_at, save_run, set_lr
 
@@ -260,15 +260,13 @@ def pair_logprobs(model, pairs, device, average=False):
 def reward_accuracy(policy, reference, pairs, device, average=False, batch_size=64):
     """How often the implicit reward beta * (log pi - log pi_ref) of the chosen reply beats the rejected one's
     (beta > 0 does not change the order), on held-out pairs; the policy without dropout."""
-    was_training = policy.training
-    policy.eval()
     correct = 0
-    for i in range(0, len(pairs), batch_size):
-        chunk = pairs[i: i + batch_size]
-        pc, pr = pair_logprobs(policy, chunk, device, average)
-        rc, rr = pair_logprobs(reference, chunk, device, average)
-        correct += ((pc - rc) > (pr - rr)).sum().item()
-    policy.train(was_training)
+    with evaluating(policy):
+        for i in range(0, len(pairs), batch_size):
+            chunk = pairs[i: i + batch_size]
+            pc, pr = pair_logprobs(policy, chunk, device, average)
+            rc, rr = pair_logprobs(reference, chunk, device, average)
+            correct += ((pc - rc) > (pr - rr)).sum().item()
     return correct / len(pairs)
 
 

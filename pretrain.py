@@ -48,7 +48,7 @@ from config import opt, parse_config
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from device import autocast, get_device, peak_flops, set_seed
 from logger import MetricsLogger
-from model import GPT, GPTConfig, load_model
+from model import GPT, GPTConfig, evaluating, load_model
 from tokenizer import BOS
 from training import clip_gradients, lr_at, save_run, set_lr
 
@@ -250,18 +250,17 @@ def build_model(cfg, enc, ckpt, device):
 @torch.no_grad()
 def estimate_loss(model, splits, block_size, batch_size, eval_iters, device):
     """Mean causal_lm_loss over eval_iters batches of each split, always the same ones -> {"train": .., "val": ..}."""
-    model.eval()  # dropout off
     out = {}
-    for split, tokens in splits.items():
-        g = torch.Generator().manual_seed(10_000)
-        losses = []
-        for _ in range(eval_iters):
-            x, y = get_batch(tokens, block_size, batch_size, g, device)
-            with autocast(device):
-                logits = model(x)  # (B, T, V)
-            losses.append(causal_lm_loss(logits, y).item())
-        out[split] = sum(losses) / len(losses)
-    model.train()
+    with evaluating(model):  # dropout off
+        for split, tokens in splits.items():
+            g = torch.Generator().manual_seed(10_000)
+            losses = []
+            for _ in range(eval_iters):
+                x, y = get_batch(tokens, block_size, batch_size, g, device)
+                with autocast(device):
+                    logits = model(x)  # (B, T, V)
+                losses.append(causal_lm_loss(logits, y).item())
+            out[split] = sum(losses) / len(losses)
     return out
 
 

@@ -55,7 +55,7 @@ from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_preferences,
 from data.tinyworld import gold_breakdown
 from device import autocast, get_device, set_seed
 from logger import MetricsLogger
-from model import ScalarGPT, at_last_token, load_model, pad_batch
+from model import ScalarGPT, at_last_token, evaluating, load_model, pad_batch
 from training import clip_gradients, draw_batch, lr_at, save_run, set_lr
 
 GOLD_MARGIN = 0.5  # "clear" pairs: gold scores differ by at least this (the labeller is right 73% of the time
@@ -131,14 +131,12 @@ def evaluate_pairs(model, pairs, enc, device, batch_size=64):
     """Accuracy against the labels and against the noise-free gold ordering on held-out pairs -> dict; also the
     scores, gold scores and reply lengths (tokens) of every (prompt, reply) the gold judge knows, for the
     correlations. Dropout is off while scoring."""
-    was_training = model.training
-    model.eval()
     rc, rr = [], []
-    for i in range(0, len(pairs), batch_size):
-        c, r = pair_rewards(model, pairs[i: i + batch_size], device)
-        rc += c.tolist()
-        rr += r.tolist()
-    model.train(was_training)
+    with evaluating(model):
+        for i in range(0, len(pairs), batch_size):
+            c, r = pair_rewards(model, pairs[i: i + batch_size], device)
+            rc += c.tolist()
+            rr += r.tolist()
     out = {"accuracy": sum(c > r for c, r in zip(rc, rr)) / len(pairs),  # vs the labels (ties count wrong)
            "margin": sum(c - r for c, r in zip(rc, rr)) / len(pairs),
            "r_chosen": sum(rc) / len(rc), "r_rejected": sum(rr) / len(rr)}
@@ -164,11 +162,11 @@ def evaluate_pairs(model, pairs, enc, device, batch_size=64):
 def score_scale(model, pairs, device, batch_size=64):
     """Mean and standard deviation of the scores of both replies of the pairs: ppo.py whitens the reward
     model's score with them."""
-    model.eval()
     scores = []
-    for i in range(0, len(pairs), batch_size):
-        c, r = pair_rewards(model, pairs[i: i + batch_size], device)
-        scores += c.tolist() + r.tolist()
+    with evaluating(model):
+        for i in range(0, len(pairs), batch_size):
+            c, r = pair_rewards(model, pairs[i: i + batch_size], device)
+            scores += c.tolist() + r.tolist()
     mean = sum(scores) / len(scores)
     return mean, math.sqrt(sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1))
 

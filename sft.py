@@ -48,7 +48,7 @@ from data.formats import load_prompts
 from device import autocast, get_device, set_seed
 from evaluate import SUMMARY_KEYS, compare_models
 from logger import MetricsLogger
-from model import load_model, pad_batch
+from model import evaluating, load_model, pad_batch
 from training import clip_gradients, draw_batch, lr_at, save_run, set_lr
 
 # ----------------------------------------------------------------------------------------------------------
@@ -134,17 +134,15 @@ REPORT_KEYS = (SUMMARY_KEYS[:3] + ["stop_user", "stop_other", "no_stop"] + SUMMA
 @torch.no_grad()
 def validation_loss(model, examples, batch_size, device):
     """sft_loss over every assistant token of the held-out conversations (each token weighs the same)."""
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    for i in range(0, len(examples), batch_size):
-        x, y, m, _ = sft_batch(examples[i: i + batch_size], device)
-        with autocast(device):
-            logits = model(x)  # (B, T-1, V); right padding: no attention mask needed
-        n = m.sum().item()
-        total += sft_loss(logits, y, m).item() * n
-        count += n
-    model.train(was_training)
+    with evaluating(model):  # dropout off
+        for i in range(0, len(examples), batch_size):
+            x, y, m, _ = sft_batch(examples[i: i + batch_size], device)
+            with autocast(device):
+                logits = model(x)  # (B, T-1, V); right padding: no attention mask needed
+            n = m.sum().item()
+            total += sft_loss(logits, y, m).item() * n
+            count += n
     return total / max(count, 1)
 
 
