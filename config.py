@@ -2,11 +2,14 @@
 Configuration: each stage declares its options as a dataclass at the top of its file, one `opt(default, help)`
 per field, and `parse_config` turns it into a command line with `--help` (no exec, no globals: a typo is an
 error). Options are written with underscores, `--data_dir`; the dashed spelling `--data-dir` is accepted too.
+`run(main)` is every script's entry point: a missing file or a bad value ends it with a message, not a traceback.
 """
 
 import argparse
 import dataclasses
+import sys
 import typing
+from pathlib import Path
 
 
 def opt(default, help):
@@ -38,3 +41,12 @@ def parse_config(cls, argv=None, description=None):
             parser.add_argument(*names, dest=f.name, type=typ, default=f.default, help=help_text)
     args = parser.parse_args(argv)
     return cls(**vars(args))
+
+
+def run(main, *errors):
+    """A script's entry point: main(). An expected failure (a missing file, a bad option or value:
+    FileNotFoundError, ValueError, or one of `errors`) ends the script with its message, without a traceback."""
+    try:
+        return main()
+    except (FileNotFoundError, ValueError, *errors) as e:
+        sys.exit(f"{Path(sys.argv[0]).name}: {e}")

@@ -64,14 +64,13 @@ Where this departs from the DPO paper:
 import copy
 import json
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
-from config import opt, parse_config
+from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_preferences, tokenizer_for
 from data.formats import load_prompts
 from data.tinyworld import labeller_prefers_a
@@ -362,13 +361,9 @@ def main(argv=None):
                                                  ["logp_chosen", "logp_rejected"],
                                                  ["reward_accuracy", "val_reward_accuracy"]], "DPO")],
              model=policy, stage="dpo", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
-             extra={k: v for k, v in metrics.items() if not isinstance(v, dict)})
-    print(f"done in {time.time() - t_start:.0f}s")
+             started=t_start)
     return metrics
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"dpo.py: {e}")
+    run(main)

@@ -18,12 +18,12 @@ import argparse
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 import torch
 
 from checkpoint import checkpoint_file
+from config import run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
 from data.tinyworld import gold_breakdown
@@ -249,7 +249,4 @@ def frontier(results, path):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"evaluate.py: {e}")
+    run(main)

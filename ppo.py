@@ -34,13 +34,12 @@ Where this departs from InstructGPT / Ziegler et al.:
 
 
 import copy
-import sys
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 
-from config import opt, parse_config
+from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
 from data.tinyworld import gold_score
@@ -376,13 +375,9 @@ def main(argv=None):
                                     ("ppo.png", [["pg_loss", "vf_loss"], ["clipfrac", "approx_kl"], "explained_var",
                                                  ["entropy"], "length"], "PPO")],
              model=policy, stage="ppo", step=cfg.iters, tokenizer=enc.name, train_config=asdict(cfg),
-             extra={k: v for k, v in metrics.items() if not isinstance(v, dict)})
-    print(f"done in {time.time() - t_start:.0f}s")
+             started=t_start)
     return metrics
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"ppo.py: {e}")
+    run(main)

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import check_tokenizer, checkpoint_file, load_checkpoint, save_checkpoint
-from config import opt, parse_config
+from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from device import autocast, get_device, peak_flops, set_seed
 from logger import MetricsLogger
@@ -399,7 +399,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FloatingPointError, FileNotFoundError, ValueError) as e:
-        sys.exit(f"pretrain.py: {e}")
+    run(main, FloatingPointError)

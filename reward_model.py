@@ -43,14 +43,13 @@ Where this departs from InstructGPT's reward model (Ouyang et al., 2022):
 
 
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
-from config import opt, parse_config
+from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_preferences, tokenizer_for
 from data.tinyworld import gold_breakdown
 from device import autocast, get_device, set_seed
@@ -317,13 +316,10 @@ def main(argv=None):
     # save
     save_run(cfg.out_dir, metrics, [("loss.png", ["loss", ["accuracy", "val_accuracy", "val_gold_accuracy"],
                                                   ["r_chosen", "r_rejected"]], "reward model")],
-             model=model, stage="rm", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg), extra=metrics)
-    print(f"done in {time.time() - t_start:.0f}s")
+             model=model, stage="rm", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg), extra=metrics,
+             started=t_start)
     return metrics
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"reward_model.py: {e}")
+    run(main)

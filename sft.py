@@ -35,14 +35,13 @@ Where this departs from InstructGPT-style SFT:
 """
 
 
-import sys
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
-from config import opt, parse_config
+from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_conversations, tokenizer_for
 from data.formats import load_prompts
 from device import autocast, get_device, set_seed
@@ -226,13 +225,9 @@ def main(argv=None):
     # save
     save_run(cfg.out_dir, metrics, [("loss.png", [["loss", "val_loss"], "lr"], "SFT")], model=model, stage="sft",
              step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
-             extra={"val_loss": val_loss, **({"sft": metrics["sft"]} if prompts else {})})
-    print(f"done in {time.time() - t_start:.0f}s")
+             extra={"val_loss": val_loss, **({"sft": metrics["sft"]} if prompts else {})}, started=t_start)
     return metrics
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"sft.py: {e}")
+    run(main)

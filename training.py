@@ -10,6 +10,7 @@ What the training runs of every stage share, so that each stage file shows only 
 
 import json
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -52,17 +53,20 @@ def frozen(model):
     return model
 
 
-def save_run(out_dir, metrics, plots=(), model=None, **checkpoint):
+def save_run(out_dir, metrics, plots=(), model=None, started=None, **checkpoint):
     """The end of a run, in out_dir: the checkpoint (if model is given: save_checkpoint(out_dir, model,
-    **checkpoint)), metrics.json, and one PNG per plot (file name, keys, title) of log.jsonl's curves."""
+    **checkpoint), whose extra is by default the metrics' plain numbers), metrics.json, and one PNG per plot
+    (file name, keys, title) of log.jsonl's curves. Prints what it wrote, and the run's time since `started`."""
     out_dir = Path(out_dir)
     written = []
     if model is not None:
+        checkpoint.setdefault("extra", {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))})
         written.append(save_checkpoint(out_dir, model, **checkpoint))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     written.append(out_dir / "metrics.json")
     for name, keys, title in plots:
         plot_log(out_dir / "log.jsonl", out_dir / name, keys, title=title)
         written.append(out_dir / name)
-    print(f"wrote {', '.join(str(w) for w in written)}")
+    took = f"done in {time.time() - started:.0f}s; " if started is not None else ""
+    print(f"{took}wrote {', '.join(str(w) for w in written)}")
     return checkpoint_file(out_dir)

@@ -1,6 +1,5 @@
 """The GPT: parity with Hugging Face's GPT-2, KV cache = recomputation, padding never changes a result, the
 sampler's log-probs and masks."""
-import json
 import math
 import time
 

@@ -150,6 +150,7 @@ def test_rollout_scores_what_was_sampled(tiny_enc):
     replies = generate_replies(policy, tiny_enc, prompts, max_new_tokens=10, temperature=0.7,
                                generator=torch.Generator().manual_seed(3))  # the same draws
     mask, P = ro["mask"], ro["P"]
+    assert P == max(len(r.prompt_ids) for r in replies)  # the prompts, left-padded to the longest
     for i, r in enumerate(replies):
         n = len(r.reply_ids)
         assert ro["texts"][i] == r.text and mask[i].tolist() == [1.0] * n + [0.0] * (mask.size(1) - n)

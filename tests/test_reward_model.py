@@ -8,7 +8,7 @@ import torch
 
 import reward_model as rm_mod
 from checkpoint import CheckpointError
-from model import GPTConfig, ScalarGPT, load_model, pad_batch
+from model import GPTConfig, ScalarGPT, load_model
 
 
 def test_loss_is_ln2_when_rewards_are_equal():
