@@ -6,7 +6,7 @@ Benchmarks of model.GPT on this machine, side by side with reference implementat
    model with the optimizer its own code configures (configure_optimizer / configure_optimizers), the same
    batch, the steps of the two models alternating so that both see the same load. Twice: nanoGPT with GPT-2's
    tanh GELU, the maths of model.GPT (the implementations compared), and nanoGPT as it ships, with the exact
-   erf GELU, which PyTorch computes about twice as fast on a CPU as the tanh form GPT-2 (and model.GPT) use;
+   erf GELU, which PyTorch's CPU kernels compute 2-3x as fast as the tanh form GPT-2 (and model.GPT) use;
 2. generation with the KV cache at batch 1 (greedy, 256 new tokens after a 16-token prompt) against Hugging Face
    transformers' GPT2LMHeadModel.generate on a random model of the same size (4 layers, 128 dims, biases);
 3. what the KV cache buys: GPT.generate with and without it, at batch 8.

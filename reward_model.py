@@ -37,8 +37,9 @@ Where this departs from InstructGPT's reward model (Ouyang et al., 2022):
    model for a 175B policy); the scalar head starts small and random, the trunk is not frozen.
 3. No normalisation during training: InstructGPT shifts the reward so that demonstrations score 0 on average;
    here the mean and std of the scores are stored in the checkpoint instead, for ppo.py to whiten with.
-4. A fixed number of steps (about one pass over the ~10k pairs), not epochs; one pass is also what
-   InstructGPT found best, as the reward model overfits after it.
+4. A fixed number of steps, not epochs: 400 steps of 32 pairs drawn with replacement from the tinyworld's
+   20,000 training pairs, less than one pass; InstructGPT found one pass best, as the reward model overfits
+   after it.
 """
 
 
