@@ -60,7 +60,6 @@ Where this departs from the DPO paper:
 5. Evaluation with the tinyworld's gold judge: win rate against the SFT model, KL to the reference.
 """
 
-
 import copy
 import json
 import random
@@ -313,9 +312,9 @@ def main(argv=None):
     policy.train()
     t_start = time.time()
     for step in range(cfg.max_iters):
-        r = round_of(step, cfg.rounds, cfg.max_iters)
-        if cfg.pairs == "sampled" and (step == 0 or r != round_of(step - 1, cfg.rounds, cfg.max_iters)):
-            train = sample_round(policy, enc, pair_prompts, r, cfg.rounds, seed=cfg.seed,  # the policy as it is now
+        this_round = round_of(step, cfg.rounds, cfg.max_iters)
+        if cfg.pairs == "sampled" and (step == 0 or this_round != round_of(step - 1, cfg.rounds, cfg.max_iters)):
+            train = sample_round(policy, enc, pair_prompts, this_round, cfg.rounds, seed=cfg.seed,  # the policy now
                                  max_new_tokens=cfg.max_new_tokens, device=device)
         t0 = time.time()
         lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)

@@ -32,7 +32,6 @@ Where this departs from InstructGPT / Ziegler et al.:
 5. No pretraining-loss mixing (InstructGPT's PPO-ptx).
 """
 
-
 import copy
 import time
 from dataclasses import asdict, dataclass

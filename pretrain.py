@@ -29,7 +29,6 @@ Where this departs from GPT-2 / nanoGPT-style training:
    text is seen once (nanoGPT does the same).
 """
 
-
 import contextlib
 import json
 import math

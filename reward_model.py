@@ -42,7 +42,6 @@ Where this departs from InstructGPT's reward model (Ouyang et al., 2022):
    after it.
 """
 
-
 import math
 import time
 from dataclasses import asdict, dataclass

@@ -34,7 +34,6 @@ Where this departs from InstructGPT-style SFT:
    model needs no attention mask for right padding: see model.py).
 """
 
-
 import time
 from dataclasses import asdict, dataclass
 
