@@ -174,6 +174,17 @@ def test_right_padded_batch_needs_no_mask(gpt):
     assert (gpt(left, attention_mask=left_mask)[1, -2:] - gpt(torch.tensor([seqs[1]]))[0]).abs().max().item() <= 1e-5
 
 
+def test_a_forward_pass_never_reads_a_value_back_from_the_device():
+    """On the "meta" device tensors have shapes but no values: any .item(), int(tensor) or bool(tensor) in the
+    forward pass (a host-device sync on a GPU, once per forward) raises there."""
+    m = GPT(CFG).to("meta")
+    idx = torch.zeros(2, 8, dtype=torch.long, device="meta")
+    assert m(idx).shape == (2, 8, CFG.vocab_size)
+    assert m(idx, attention_mask=torch.ones(2, 8, dtype=torch.long, device="meta")).shape == (2, 8, CFG.vocab_size)
+    assert m.token_logprobs(idx).shape == (2, 7)
+    assert ScalarGPT(CFG).to("meta")(idx).shape == (2, 8)
+
+
 def test_longer_than_the_context_is_an_error(gpt):
     with pytest.raises(ValueError, match="block_size=64"):
         gpt(torch.zeros(1, 65, dtype=torch.long))
