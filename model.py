@@ -359,13 +359,14 @@ class GPT(nn.Module):
                 seen_mask[:, :T0] = attention_mask
             seq = idx  # everything fed so far (B, T0 + steps)
             active = torch.ones(B, dtype=torch.bool, device=idx.device)  # rows that have not stopped
-            tokens, logprobs, sampled = [], [], []
+            tokens, logprobs, sampled, held = [], [], [], []  # per step, (B,) each
             h = self.hidden(idx, attention_mask, cache=cache)  # prefill: the whole prompt in one pass
             for step in range(max_new_tokens):
                 token, logp = sample_token(self.lm_head(h[:, -1]), temperature, top_k, generator)  # (B,) each
                 tokens.append(torch.where(active, token, pad_id))
                 logprobs.append(torch.where(active, logp, 0.0))
-                sampled.append(active)
+                sampled.append(active)  # the model chose this token: a loss may count it
+                held.append(active)  # the row holds this token: later forward passes attend to it
                 if on_token is not None:
                     on_token(tokens[-1])
                 active = active & ~torch.isin(token, stop)
@@ -375,10 +376,10 @@ class GPT(nn.Module):
                 seq = torch.cat([seq, token[:, None]], dim=1)
                 mask = seen_mask[:, : seq.size(1)] if seen_mask is not None else None
                 h = self.hidden(token[:, None], mask, cache=cache) if use_cache else self.hidden(seq, mask)
-            tokens, logprobs, mask = (torch.stack(x, dim=1) for x in (tokens, logprobs, sampled))  # (B, N) each
+            tokens, logprobs, mask, attention_mask = (torch.stack(x, dim=1) for x in (tokens, logprobs, sampled, held))
         # tensors made under inference_mode cannot take part in autograd later: hand out ordinary copies
-        tokens, logprobs, mask = tokens.clone(), logprobs.clone(), mask.long()
-        return Sample(tokens=tokens, logprobs=logprobs, mask=mask, attention_mask=mask)
+        return Sample(tokens=tokens.clone(), logprobs=logprobs.clone(), mask=mask.long(),
+                      attention_mask=attention_mask.long())
 
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, **kwargs):
         """KV-cache sampling after the prompts idx (B, T0) -> the sequences (B, T0 + N), N <= max_new_tokens.
