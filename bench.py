@@ -1,126 +1,176 @@
 """
-Benchmarks of the GPT on this machine:
+Benchmarks of model.GPT on this machine, side by side with reference implementations, in one run:
 
-1. training-step throughput (forward + backward + AdamW, tokens/s) of model.GPT at pretrain.py's default
-   configuration, against a plain, straightforward GPT of exactly the same size written below (attention as
-   explicit q @ k^T, mask, softmax, @ v; no fused kernel), one run each, same batches;
-2. generation speed with and without the KV cache: 256 new tokens, 4 layers, 128 dims, batch 1 and batch 8.
+1. a training step (forward, backward, AdamW step) at nanoGPT's CPU "baby" configuration: 4 layers, 4 heads,
+   128 dims, context 64, batch 12, no biases (bias=False on both sides), against nanoGPT's own model.py, each
+   model with the optimizer its own code configures (configure_optimizer / configure_optimizers), the same
+   batch, the steps of the two models alternating so that both see the same load. Twice: nanoGPT with GPT-2's
+   tanh GELU, the maths of model.GPT (the implementations compared), and nanoGPT as it ships, with the exact
+   erf GELU, which PyTorch's CPU kernels compute 2-3x as fast as the tanh form GPT-2 (and model.GPT) use;
+2. generation with the KV cache at batch 1 (greedy, 256 new tokens after a 16-token prompt) against Hugging Face
+   transformers' GPT2LMHeadModel.generate on a random model of the same size (4 layers, 128 dims, biases);
+3. what the KV cache buys: GPT.generate with and without it, at batch 8.
 
-    python bench.py                 # CPU, about a minute
-    python bench.py --device cuda   # a GPU
+    python bench.py --nanogpt PATH/model.py           # CPU; --device cuda for a GPU
+    python bench.py --threads 1 --clock cpu           # a busy machine: CPU seconds of this process, one thread
+
+nanoGPT is not part of this repository. Get its model.py with
+    git clone https://github.com/karpathy/nanoGPT /tmp/nanoGPT   # then --nanogpt /tmp/nanoGPT/model.py
+Without --nanogpt the first comparison is skipped, and without transformers (a dev requirement:
+pip install -r requirements-dev.txt) the second; the run says so.
+
+Each number is the median of several timed runs after a warm-up, the compared models taking turns; a ratio
+above 1 means model.GPT is faster. Wall-clock time is what a user waits; on a machine that other programs keep
+busy, --threads 1 --clock cpu measures the CPU time of this process instead, which they disturb much less.
+Repeat the run: the ratios move by a few percent from run to run.
 """
 
 import argparse
-import math
+import contextlib
+import importlib.util
+import io
+import statistics
 import time
+from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from model import GPT, GPTConfig
 
 
-class PlainGPT(nn.Module):
-    """The same GPT-2 maths, written the obvious way: the reference our GPT must not be slower than."""
-
-    def __init__(self, c):
-        super().__init__()
-        self.c = c
-        self.wte, self.wpe = nn.Embedding(c.vocab_size, c.n_embd), nn.Embedding(c.block_size, c.n_embd)
-        self.blocks = nn.ModuleList()
-        for _ in range(c.n_layer):
-            self.blocks.append(nn.ModuleDict(dict(
-                ln1=nn.LayerNorm(c.n_embd), q=nn.Linear(c.n_embd, c.n_embd), k=nn.Linear(c.n_embd, c.n_embd),
-                v=nn.Linear(c.n_embd, c.n_embd), proj=nn.Linear(c.n_embd, c.n_embd), ln2=nn.LayerNorm(c.n_embd),
-                fc=nn.Linear(c.n_embd, 4 * c.n_embd), out=nn.Linear(4 * c.n_embd, c.n_embd))))
-        self.ln_f = nn.LayerNorm(c.n_embd)
-        self.head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        self.head.weight = self.wte.weight
-
-    def forward(self, idx):
-        B, T = idx.shape
-        H, D = self.c.n_head, self.c.n_embd // self.c.n_head
-        x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
-        causal = torch.tril(torch.ones(T, T, device=idx.device, dtype=torch.bool))
-        for b in self.blocks:
-            h = b["ln1"](x)
-            q, k, v = (b[n](h).view(B, T, H, D).transpose(1, 2) for n in ("q", "k", "v"))
-            att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
-            att = att.masked_fill(~causal, float("-inf")).softmax(dim=-1)
-            x = x + b["proj"]((att @ v).transpose(1, 2).reshape(B, T, -1))
-            x = x + b["out"](F.gelu(b["fc"](b["ln2"](x)), approximate="tanh"))
-        return self.head(self.ln_f(x))
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
-def train_throughput(model, batches, device):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+def load_nanogpt(path):
+    """nanoGPT's model.py, imported from a file path -> the module (its GPT and GPTConfig)."""
+    spec = importlib.util.spec_from_file_location("nanogpt_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def alternating(runs, repeats, device, clock=time.perf_counter):
+    """runs: {name: run()}; each is called repeats + 1 times, the runs taking turns so that they share whatever
+    else the machine is doing; the first call warms up -> {name: median seconds of a call}."""
+    times = {name: [] for name in runs}
+    for r in range(repeats + 1):
+        for name, run in runs.items():
+            t0 = clock()
+            run()
+            sync(device)
+            if r > 0:
+                times[name].append(clock() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def training_step(model, optimizer, loss_of, x, y):
+    """One training step of model on the batch (x, y): loss_of(model, x, y) -> loss; backward; optimizer step."""
     model.train()
-    times = []
-    for x, y in batches:
-        t0 = time.perf_counter()
-        logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+
+    def step():
+        loss = loss_of(model, x, y)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    steady = sorted(times[2:])[len(times[2:]) // 2]  # median after 2 warm-up steps
-    return x.numel() / steady
-
-
-def generation_speed(model, batch, new_tokens, use_cache, device):
-    idx = torch.randint(0, model.config.vocab_size, (batch, 16), device=device,
-                        generator=torch.Generator(device=device).manual_seed(0))
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        model.generate(idx, new_tokens, temperature=0, use_cache=use_cache)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return step
 
 
 def main(argv=None):
-    from pretrain import Config as PretrainConfig
-    d = PretrainConfig()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nanogpt", default="", help="path of nanoGPT's model.py (the training-step comparison)")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | mps")
-    ap.add_argument("--steps", type=int, default=12, help="training steps timed per model (the first 2 are warm-up)")
-    ap.add_argument("--vocab_size", type=int, default=1070, help="vocabulary (the tinyworld's is about 1,070)")
-    ap.add_argument("--batch_size", type=int, default=d.batch_size, help="training batch (pretrain.py's default)")
-    ap.add_argument("--new_tokens", type=int, default=256, help="tokens generated in the KV-cache benchmark")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                    help="wall: elapsed time; cpu: CPU seconds of this process (steadier on a busy machine)")
+    ap.add_argument("--vocab_size", "--vocab-size", type=int, default=1065,
+                    help="vocabulary of every model (the default tinyworld's is 1,065)")
+    ap.add_argument("--steps", type=int, default=30, help="timed training steps per model")
+    ap.add_argument("--new_tokens", "--new-tokens", type=int, default=256, help="tokens generated per run")
+    ap.add_argument("--repeats", type=int, default=5, help="timed generation runs per model")
     args = ap.parse_args(argv)
-    torch.manual_seed(0)
-    cfg = GPTConfig(block_size=d.block_size, vocab_size=args.vocab_size, n_layer=d.n_layer, n_head=d.n_head,
-                    n_embd=d.n_embd)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    print(f"1. training step, pretrain.py's configuration: {cfg}, batch {args.batch_size}")
-    g = torch.Generator().manual_seed(0)
-    batches = [(torch.randint(0, cfg.vocab_size, (args.batch_size, cfg.block_size), generator=g).to(args.device),
-                torch.randint(0, cfg.vocab_size, (args.batch_size, cfg.block_size), generator=g).to(args.device))
-               for _ in range(args.steps)]
-    ours = GPT(cfg).to(args.device)
-    plain = PlainGPT(cfg).to(args.device)
-    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in plain.parameters())
-    tps_ours = train_throughput(ours, batches, args.device)
-    tps_plain = train_throughput(plain, batches, args.device)
-    print(f"   model.GPT  {tps_ours:10,.0f} tokens/s\n   plain GPT  {tps_plain:10,.0f} tokens/s\n"
-          f"   ratio      {tps_ours / tps_plain:10.2f}x")
-    print(f"2. generation of {args.new_tokens} new tokens, 4 layers x 128 dims (greedy)")
-    gen_cfg = GPTConfig(block_size=16 + args.new_tokens, vocab_size=2052, n_layer=4, n_head=4, n_embd=128)
-    gen_model = GPT(gen_cfg).to(args.device).eval()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device, V = args.device, args.vocab_size
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, {args.clock} clock")
     results = {}
-    for batch in (1, 8):
-        cached = generation_speed(gen_model, batch, args.new_tokens, True, args.device)
-        full = generation_speed(gen_model, batch, args.new_tokens, False, args.device)
-        results[batch] = full / cached
-        print(f"   batch {batch}: KV cache {cached:6.2f}s ({batch * args.new_tokens / cached:7,.0f} tokens/s), "
-              f"recompute {full:6.2f}s -> {full / cached:5.1f}x faster")
-    return {"train_tokens_per_s": tps_ours, "plain_tokens_per_s": tps_plain, "kv_speedup": results}
+
+    # 1. a training step at nanoGPT's baby configuration
+    baby = dict(block_size=64, vocab_size=V, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
+    print(f"\n1. training step (forward, backward, AdamW), {baby}, batch 12")
+    if not args.nanogpt or not Path(args.nanogpt).is_file():
+        print(f"   skipped: no nanoGPT model.py at {args.nanogpt!r} (git clone https://github.com/karpathy/nanoGPT, "
+              f"then --nanogpt nanoGPT/model.py)")
+    else:
+        nano = load_nanogpt(args.nanogpt)
+        g = torch.Generator().manual_seed(0)
+        x, y = (torch.randint(0, V, (12, 64), generator=g).to(device) for _ in range(2))
+
+        def our_loss(model, x, y):  # pretrain.causal_lm_loss
+            logits = model(x)
+            return F.cross_entropy(logits.float().reshape(-1, V), y.reshape(-1), ignore_index=-1)
+
+        for same_gelu in (True, False):
+            torch.manual_seed(0)
+            ours = GPT(GPTConfig(**baby)).to(device)
+            with contextlib.redirect_stdout(io.StringIO()):  # nanoGPT prints its parameter count and optimizer
+                theirs = nano.GPT(nano.GPTConfig(**baby)).to(device)
+                their_optimizer = theirs.configure_optimizers(0.1, 1e-3, (0.9, 0.95), device.split(":")[0])
+            assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+            if same_gelu:
+                for block in theirs.transformer.h:
+                    block.mlp.gelu = torch.nn.GELU(approximate="tanh")
+            our_optimizer = ours.configure_optimizer(0.1, 1e-3, (0.9, 0.95), device.split(":")[0])
+            t = alternating({"model.GPT": training_step(ours, our_optimizer, our_loss, x, y),
+                             "nanoGPT": training_step(theirs, their_optimizer, lambda m, x, y: m(x, y)[1], x, y)},
+                            args.steps, device, clock)
+            key = "train_vs_nanogpt" if same_gelu else "train_vs_nanogpt_exact_gelu"
+            results[key] = t["nanoGPT"] / t["model.GPT"]
+            gelu = "the tanh GELU (the same maths)" if same_gelu else "its exact GELU (as it ships)"
+            print(f"   nanoGPT with {gelu}:")
+            for name, sec in t.items():
+                print(f"     {name:10s} {1000 * sec:8.2f} ms/step  {12 * 64 / sec:10,.0f} tokens/s")
+            print(f"     model.GPT is {results[key]:.2f}x nanoGPT's speed")
+
+    # 2. KV-cache generation at batch 1, against Hugging Face
+    N = args.new_tokens
+    print(f"\n2. greedy generation of {N} tokens after 16, batch 1, 4 layers x 128 dims, vocabulary {V}")
+    idx = torch.randint(0, V, (1, 16), generator=torch.Generator().manual_seed(0)).to(device)
+    torch.manual_seed(0)
+    ours = GPT(GPTConfig(block_size=16 + N, vocab_size=V, n_layer=4, n_head=4, n_embd=128)).to(device).eval()
+    try:
+        import transformers
+    except ImportError:
+        print("   skipped: transformers is not installed (pip install -r requirements-dev.txt)")
+    else:
+        hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(  # no end token: both write exactly N tokens
+            vocab_size=V, n_positions=16 + N, n_embd=128, n_layer=4, n_head=4, bos_token_id=None,
+            eos_token_id=None)).to(device).eval()
+        hf.generation_config.pad_token_id = 0
+        ones = torch.ones_like(idx)
+        with torch.no_grad():
+            out_hf = hf.generate(idx, attention_mask=ones, max_new_tokens=N, do_sample=False)
+        assert out_hf.shape == ours.generate(idx, N, temperature=0).shape == (1, 16 + N)
+        t = alternating({"model.GPT": lambda: ours.generate(idx, N, temperature=0),
+                         "HF": lambda: hf.generate(idx, attention_mask=ones, max_new_tokens=N, do_sample=False)},
+                        args.repeats, device, clock)
+        results["generate_vs_hf"] = t["HF"] / t["model.GPT"]
+        for name, sec in t.items():
+            print(f"   {name:10s} {sec:8.3f} s  {N / sec:10,.0f} tokens/s")
+        print(f"   model.GPT.generate is {results['generate_vs_hf']:.2f}x Hugging Face's speed")
+
+    # 3. the KV cache against recomputing every step
+    print(f"\n3. KV cache against recomputation, batch 8, {N} new tokens")
+    idx8 = torch.randint(0, V, (8, 16), generator=torch.Generator().manual_seed(1)).to(device)
+    t = alternating({"cache": lambda: ours.generate(idx8, N, temperature=0),
+                     "recompute": lambda: ours.generate(idx8, N, temperature=0, use_cache=False)}, 2, device, clock)
+    results["kv_cache_speedup"] = t["recompute"] / t["cache"]
+    print(f"   cache {t['cache']:.2f} s, recompute {t['recompute']:.2f} s: the cache is "
+          f"{results['kv_cache_speedup']:.1f}x faster")
+    return results
 
 
 if __name__ == "__main__":

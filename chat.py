@@ -7,40 +7,36 @@ Talk to any stage's model in the terminal, or ask several models the same questi
     echo "Where does Mia live?" | python chat.py --checkpoint out/dpo
 
 The conversation is rendered with the same chat template the models were trained on; replies stream token by
-token and stop at <|end|>. A pre-trained (not fine-tuned) model has never seen the template: it continues text
-instead of answering, which is the point of comparing it with the others. /reset starts a new conversation.
+token and stop where replies.py stops every reply (at <|end|>, or at a turn the model should not write). A
+pre-trained (not fine-tuned) model has never seen the template: it continues text instead of answering, which
+is the point of comparing it with the others. /reset starts a new conversation.
 """
 
 import argparse
 import sys
 
-import torch
-
-from common import get_device, tokenizer_for
+from data.datasets import DEFAULT_DATA_DIR, tokenizer_for
+from device import get_device
 from model import load_model
-from tokenizer import ASSISTANT, BOS, END, USER, render_prompt, special_id
+from replies import PromptTooLong, generate_replies, stop_ids
 
 
 def reply(model, enc, messages, args, device, stream=None):
-    """Sample the assistant's next reply to `messages`; stream(text) is called with each new piece of text."""
-    stops = [special_id(enc, t) for t in (END, USER, BOS, ASSISTANT)]
-    ids = render_prompt(enc, messages)
-    room = model.config.block_size - len(ids)
-    if room <= 0:
-        return None  # the conversation no longer fits in the context
-    pieces = []
+    """The assistant's next reply to `messages` (its text), or None when the conversation no longer fits in the
+    model's context; stream(text), if given, is called with each new piece of text as it is sampled."""
+    stops = set(stop_ids(enc))
 
-    def on_token(tok):
-        t = int(tok[0])
-        if t not in stops:
-            pieces.append(t)
-            if stream is not None:
-                stream(enc.decode([t]))
+    def on_token(tokens):  # (1,): this step's token
+        if stream is not None and int(tokens[0]) not in stops:
+            stream(enc.decode([int(tokens[0])]))
 
-    generator = torch.Generator(device=device).manual_seed(args.seed)
-    model.generate(torch.tensor([ids], device=device), min(args.max_new_tokens, room), temperature=args.temperature,
-                   top_k=args.top_k or None, stop_tokens=stops, generator=generator, callback=on_token)
-    return enc.decode(pieces)
+    try:
+        (answer,) = generate_replies(model, enc, [messages], max_new_tokens=args.max_new_tokens,
+                                     temperature=args.temperature, top_k=args.top_k or None, seed=args.seed,
+                                     device=device, on_token=on_token)
+    except PromptTooLong:
+        return None
+    return answer.text
 
 
 def main(argv=None):
@@ -48,11 +44,12 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default="out/ppo", help="checkpoint to chat with")
     ap.add_argument("--compare", nargs="+", help="answer each prompt with every one of these checkpoints")
     ap.add_argument("--prompt", help="one prompt, answered then exit (otherwise prompts are read from stdin)")
-    ap.add_argument("--data_dir", default="data/tinyworld", help="where the tokenizer is (data_dir/tokenizer.bpe)")
+    ap.add_argument("--data_dir", "--data-dir", default=DEFAULT_DATA_DIR,
+                    help="where the tokenizer is (data_dir/tokenizer.bpe)")
     ap.add_argument("--tokenizer", default="", help="'' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     ap.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0 = greedy)")
-    ap.add_argument("--top_k", type=int, default=0, help="sample among the k likeliest tokens (0 = all)")
-    ap.add_argument("--max_new_tokens", type=int, default=64, help="longest reply")
+    ap.add_argument("--top_k", "--top-k", type=int, default=0, help="sample among the k likeliest tokens (0 = all)")
+    ap.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=64, help="longest reply")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     args = ap.parse_args(argv)
@@ -62,10 +59,7 @@ def main(argv=None):
     paths = args.compare or [args.checkpoint]
     models = []
     for path in paths:
-        model, ckpt = load_model(path, device=device)
-        if ckpt.get("tokenizer") not in (None, enc.name):
-            raise ValueError(f"{path} was trained with tokenizer {ckpt['tokenizer']}, not {enc.name}")
-        models.append((path, model))
+        models.append((path, load_model(path, device=device, tokenizer=enc)[0]))
     interactive = args.prompt is None and sys.stdin.isatty()
     if interactive:
         print(f"chatting with {', '.join(paths)} (temperature {args.temperature}); /reset to start over, Ctrl-D to quit")

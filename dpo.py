@@ -1,5 +1,5 @@
 """
-Stage 4b, Direct Preference Optimisation (DPO): preference tuning with no reward model, and no sampling while training.
+Stage 4b, Direct Preference Optimisation (DPO): preference tuning with no reward model and no RL loop.
 
 RLHF maximises reward minus beta * KL(policy || reference). Rafailov et al. (2023) noticed that the best policy
 for that objective has a closed form, pi*(y|x) ~ pi_ref(y|x) * exp(r(x, y) / beta), so a reward can be written
@@ -8,6 +8,10 @@ Put that "implicit reward" into the reward model's Bradley-Terry loss and the po
 preference pairs:
 
     loss = -log sigmoid( beta * [ (log pi(y_c|x) - log pi_ref(y_c|x)) - (log pi(y_r|x) - log pi_ref(y_r|x)) ] )
+
+The default run adds the chosen replies' negative log-likelihood per token (RPO, note 1 below):
+
+    objective = dpo_loss + rpo_alpha * rpo_nll,    rpo_nll = -mean over pairs of log pi(y_c|x) / |y_c|
 
 log pi(y|x) is the log-probability of the WHOLE reply: the SUM of its tokens' log-probs (prompt and padding
 excluded). Summing is what the derivation says (the probability of a sequence is the product of its tokens'
@@ -24,16 +28,16 @@ neither, while the margin grows. That is not a bug, but it is why DPO needs a sm
 
 Where the pairs come from. The DPO paper samples two replies to each prompt from the SFT model and has people
 pick the better one, so the pairs are replies the reference itself would write. `python dpo.py` does the same
-(--pairs sft_samples), with the tinyworld's labeller, the simulated human who also labelled the reward model's
+(--pairs sampled), with the tinyworld's labeller, the simulated human who also labelled the reward model's
 pairs, as the people: two replies (T = 1) to each of 2,500 training prompts. It does it in 3 rounds
-(--rounds 3): the first third of the prompts is answered by the SFT model before training, and at the start of
-each later third of the steps the next third is answered by the policy as it is then, so the pairs stay close
+(--rounds 3): at the start of each third of the steps, the next third of the prompts is answered by the policy
+as it is then (at the first, the policy is still the SFT model), so the pairs stay close
 to what the policy now writes (online, or iterative, DPO). The reference stays the SFT model throughout, and
 no reward model is involved. --rounds 1 is the paper's recipe: every pair from the SFT model.
 --pairs prefs trains on the tinyworld's preference file instead: replies written by the annotator styles, not by
 this model (off-policy, like reusing a public preference dataset).
 
-    python dpo.py                                      # CPU, after sft.py; about 3 minutes
+    python dpo.py                                      # CPU, after sft.py; about 3 minutes on 2 cores
     python dpo.py --rounds 1                           # all pairs from the SFT model, as in the paper
     python dpo.py --pairs prefs                        # the off-policy preference file instead
     python dpo.py --beta 0.25 --out_dir out/dpo_b025   # another point of the reward-KL frontier
@@ -59,24 +63,26 @@ Where this departs from the DPO paper:
 import copy
 import json
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
-                    parse_config, plot_log, set_seed, tokenizer_for)
-from data.formats import load_preferences, load_prompts
-from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
-from model import checkpoint_file, load_model, save_checkpoint
-from tokenizer import render_conversation
+from config import opt, parse_config, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_preferences, tokenizer_for
+from data.formats import load_prompts
+from data.tinyworld import labeller_prefers_a
+from device import autocast, get_device, set_seed
+from evaluate import compare_models
+from logger import MetricsLogger
+from model import evaluating, load_model, pad_batch
+from replies import generate_replies
+from training import clip_gradients, draw_batch, frozen, lr_at, save_run, set_lr
 
 
 # ----------------------------------------------------------------------------------------------------------
-# loss
+# loss: the objective, dpo_loss + rpo_alpha * rpo_nll, over log pi(y|x) as reply_logprob computes it
 
 
 def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta,
@@ -103,44 +109,30 @@ def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
     return losses.mean(), chosen_rewards, rejected_rewards
 
 
-def sequence_logps(model, ids, attention_mask, loss_mask, average=False):
-    """Log-probability of each sequence's reply: ids, attention_mask, loss_mask (B, T) -> (B,).
+def reply_logprob(token_logprobs, reply_mask, average=False):
+    """log pi(y|x) of each row's reply: token_logprobs (B, T-1), out[:, t] = log p(token t+1 | tokens <= t) (as
+    GPT.token_logprobs returns them); reply_mask (B, T), 1 on the reply's tokens (the chat template's mask) -> (B,).
 
-    loss_mask is 1 on reply tokens (the chat template's mask). Token t+1's log-prob is predicted at position t,
-    so the mask is shifted the same way as the targets: loss_mask[:, 1:]. Prompt and padding never count.
+        log pi(y|x) = sum over reply tokens t of log p(y_t | x, y_<t)        (average: divided by |y|)
+
+    Token t's log-prob sits at column t-1, so the mask is shifted the same way: reply_mask[:, 1:]. Prompt and
+    padding never count.
     """
-    logps = model.sequence_logprobs(ids, attention_mask)  # (B, T-1)
-    mask = loss_mask[:, 1:].to(logps.dtype)
-    total = (logps * mask).sum(dim=1)
+    mask = reply_mask[:, 1:].to(token_logprobs.dtype)
+    total = (token_logprobs * mask).sum(dim=1)
     return total / mask.sum(dim=1).clamp(min=1) if average else total
 
 
-# ----------------------------------------------------------------------------------------------------------
-# data: pairs sampled from the SFT model (--pairs sft_samples)
+def rpo_nll(policy_chosen_logps, chosen_lengths, averaged=False):
+    """RPO's term: the chosen replies' negative log-likelihood per token, an SFT loss on them. (B,) inputs:
 
+        rpo_nll = -mean_b  log pi(y_c|x)[b] / chosen_lengths[b]
 
-def sample_pairs(model, enc, prompts, prefers_a, *, seed, max_new_tokens=64, device="cpu"):
-    """The DPO paper's way of making pairs: two replies of the model, sampled at T = 1 (the SFT model, i.e. pi_ref
-    itself, in round 1; the policy in later rounds), to each prompt, ordered by
-    prefers_a(prompt, reply_a, reply_b, rng) -> bool, the labeller.
-
-    Returns [((ids, mask), (ids, mask)), ...] as (chosen, rejected): the exact sampled tokens after the prompt
-    (the stop token included; none if the reply ran out of room), mask 1 on the reply's tokens. Re-encoding the
-    text instead could tokenize it differently from how it was sampled. Two identical replies carry no
-    preference and are skipped."""
-    rng = random.Random(seed)
-    kw = dict(max_new_tokens=max_new_tokens, temperature=1.0, device=device)
-    first = generate_replies(model, enc, prompts, seed=seed + 1, **kw)
-    second = generate_replies(model, enc, prompts, seed=seed + 2, **kw)
-    pairs = []
-    for a, b in zip(first, second):
-        if a["reply_ids"] == b["reply_ids"]:
-            continue
-        if not prefers_a(a["prompt"], a["reply"], b["reply"], rng):
-            a, b = b, a
-        pairs.append(tuple((r["prompt_ids"] + r["reply_ids"], [0] * len(r["prompt_ids"]) + [1] * len(r["reply_ids"]))
-                           for r in (a, b)))
-    return pairs
+    With averaged=True the log-probs are already per-token averages (IPO), and are not divided again.
+    """
+    if averaged:
+        return -policy_chosen_logps.mean()
+    return -(policy_chosen_logps / chosen_lengths).mean()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -150,17 +142,19 @@ def sample_pairs(model, enc, prompts, prefers_a, *, seed, max_new_tokens=64, dev
 @dataclass
 class Config:
     """Direct Preference Optimisation from the SFT model on preference pairs."""
-    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
     out_dir: str = opt("out/dpo", "where the policy, logs and metrics.json go")
-    pairs: str = opt("sft_samples", "training pairs: 'sft_samples' = two replies of the SFT model to each training "
-                     "prompt, labelled by the tinyworld's labeller; 'prefs' = the preference file (train_file)")
-    train_file: str = opt("", "--pairs prefs: preference JSONL (prompt/chosen/rejected); '' = data_dir/prefs_train.jsonl")
-    train_prompts: str = opt("", "prompts for --pairs sft_samples; '' = data_dir/prompts_train.jsonl")
-    rounds: int = opt(3, "--pairs sft_samples: the sampled prompts are split into this many rounds, each round's pairs "
+    pairs: str = opt("sampled", "training pairs: 'sampled' = two replies of the policy to each training prompt "
+                     "(the SFT model's in round 1), labelled by the tinyworld's labeller; 'prefs' = the preference "
+                     "file (train_file)")
+    train_file: str = opt("", "--pairs prefs: preference JSONL (prompt/chosen/rejected); "
+                          "'' = data_dir/prefs_train.jsonl")
+    train_prompts: str = opt("", "prompts for --pairs sampled; '' = data_dir/prompts_train.jsonl")
+    rounds: int = opt(3, "--pairs sampled: the sampled prompts are split into this many rounds, each round's pairs "
                       "sampled from the policy as it is then (1 = all from the SFT model, as in the paper)")
-    n_sampled_pairs: int = opt(2500, "--pairs sft_samples: how many training prompts get two replies")
+    n_sampled_pairs: int = opt(2500, "--pairs sampled: how many training prompts get two replies")
     eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_eval.jsonl")
     eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_eval.jsonl")
     beta: float = opt(0.5, "strength of the pull towards the reference (smaller = further from SFT)")
@@ -182,190 +176,193 @@ class Config:
     seed: int = opt(1337, "random seed")
 
 
+def check_options(cfg, data_dir):
+    """Refuse option combinations that would be silently ignored or cannot work."""
+    if cfg.pairs not in ("prefs", "sampled"):
+        raise ValueError(f"--pairs must be 'prefs' or 'sampled', not {cfg.pairs!r}")
+    if cfg.pairs == "sampled":
+        if cfg.train_file:
+            raise ValueError("--train_file is read with --pairs prefs; with --pairs sampled the pairs are sampled")
+        if "labeller_agreement" not in json.loads((data_dir / "meta.json").read_text()):
+            raise ValueError(f"--pairs sampled needs the tinyworld's labeller, and {data_dir} is not a tinyworld: "
+                             f"use --pairs prefs --train_file YOUR_PAIRS.jsonl")
+        if not 1 <= cfg.rounds <= cfg.max_iters:
+            raise ValueError(f"--rounds must be between 1 and --max_iters ({cfg.max_iters}), not {cfg.rounds}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# data: pairs of the policy's own replies (--pairs sampled), or the preference file (--pairs prefs)
+
+
+def sample_pairs(model, enc, prompts, prefers_a, *, seed, max_new_tokens=64, device="cpu"):
+    """The DPO paper's way of making pairs: two replies of the model to each prompt, sampled at temperature 1,
+    ordered by prefers_a(prompt, reply_a, reply_b, rng) -> bool, the labeller.
+
+    Returns pairs in render_preferences' format: prompt, chosen, rejected (texts) and chosen_ids, chosen_mask,
+    rejected_ids, rejected_mask: the exact sampled tokens after the prompt (the stop token included; none if the
+    reply ran out of room), mask 1 on the reply's tokens. Re-encoding the text instead could tokenize it
+    differently from how it was sampled. Two identical replies carry no preference and are skipped.
+    """
+    rng = random.Random(seed)
+    kw = dict(max_new_tokens=max_new_tokens, temperature=1.0, device=device)
+    first = generate_replies(model, enc, prompts, seed=seed + 1, **kw)
+    second = generate_replies(model, enc, prompts, seed=seed + 2, **kw)
+    pairs = []
+    for a, b in zip(first, second):
+        if a.reply_ids == b.reply_ids:
+            continue
+        if not prefers_a(a.prompt, a.text, b.text, rng):
+            a, b = b, a
+        pairs.append({"prompt": a.prompt, "chosen": a.text, "rejected": b.text,
+                      "chosen_ids": a.prompt_ids + a.reply_ids, "chosen_mask": [0] * len(a.prompt_ids) + a.mask,
+                      "rejected_ids": b.prompt_ids + b.reply_ids, "rejected_mask": [0] * len(b.prompt_ids) + b.mask})
+    return pairs
+
+
+def round_of(step, rounds, max_iters):
+    """The round a step belongs to, 0 .. rounds - 1: the steps are cut into `rounds` equal shares."""
+    return step * rounds // max_iters
+
+
+def sample_round(model, enc, prompts, r, rounds, *, seed, max_new_tokens, device):
+    """Round r's pairs: two replies of `model` (as it is now) to each of the r-th share of the prompts, labelled
+    by the tinyworld's labeller."""
+    t0 = time.time()
+    per_round = max(1, len(prompts) // rounds)
+    pairs = sample_pairs(model, enc, prompts[r * per_round: (r + 1) * per_round], labeller_prefers_a,
+                         seed=seed + 100 * r, max_new_tokens=max_new_tokens, device=device)
+    if not pairs:
+        raise ValueError(f"round {r + 1}: no pair to train on (every pair of replies was identical, or no "
+                         f"prompt was left for it): use fewer --rounds or more --n_sampled_pairs")
+    print(f"round {r + 1}/{rounds}: {len(pairs)} pairs, two replies of the {'SFT model' if r == 0 else 'policy'} "
+          f"to each of {per_round} prompts, labelled by the labeller ({per_round - len(pairs)} identical pairs "
+          f"skipped; {time.time() - t0:.0f}s)")
+    return pairs
+
+
+def pair_logprobs(model, pairs, device, average=False):
+    """log pi(y|x) of the chosen and the rejected reply of each pair, in ONE batched forward: (2B, T) ->
+    logp_chosen (B,), logp_rejected (B,). The rows are right-padded: the model needs no attention mask."""
+    ids, _ = pad_batch([p["chosen_ids"] for p in pairs] + [p["rejected_ids"] for p in pairs], side="right")
+    mask, _ = pad_batch([p["chosen_mask"] for p in pairs] + [p["rejected_mask"] for p in pairs], side="right")
+    with autocast(device):
+        lp = reply_logprob(model.token_logprobs(ids.to(device)), mask.to(device), average).float()  # (2B,)
+    return lp[: len(pairs)], lp[len(pairs):]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# evaluation
+
+
+@torch.no_grad()
+def reward_accuracy(policy, reference, pairs, device, average=False, batch_size=64):
+    """How often the implicit reward beta * (log pi - log pi_ref) of the chosen reply beats the rejected one's
+    (beta > 0 does not change the order), on held-out pairs; the policy without dropout."""
+    correct = 0
+    with evaluating(policy):
+        for i in range(0, len(pairs), batch_size):
+            chunk = pairs[i: i + batch_size]
+            pc, pr = pair_logprobs(policy, chunk, device, average)
+            rc, rr = pair_logprobs(reference, chunk, device, average)
+            correct += ((pc - rc) > (pr - rr)).sum().item()
+    return correct / len(pairs)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# main
+
+
 def main(argv=None):
+    # ------------------------------------------------------------------------------------------------------
+    # config
     cfg = parse_config(Config, argv)
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
+    check_options(cfg, data_dir)
     enc = tokenizer_for(data_dir, cfg.tokenizer)
-    out_dir = Path(cfg.out_dir)
-    average = cfg.loss_type == "ipo"
+    average = cfg.loss_type == "ipo"  # IPO's log-probs are per-token averages, DPO's sums
 
     # ------------------------------------------------------------------------------------------------------
     # model: the policy starts as the SFT model; the reference is a frozen copy of it
-    policy, ckpt = load_model(cfg.init, expected_stage="sft", device=device)
-    check_tokenizer(enc, ckpt, cfg.init)
-    reference = copy.deepcopy(policy).eval()  # eval(): dropout off, so its log-probs are deterministic
-    for p in reference.parameters():
-        p.requires_grad_(False)
-    block_size = policy.config.block_size
+    policy, _ = load_model(cfg.init, expected_stage="sft", device=device, tokenizer=enc)
+    reference = frozen(copy.deepcopy(policy))
 
     # ------------------------------------------------------------------------------------------------------
-    # data: each pair -> chosen and rejected conversations with the chat template's reply mask
-    def render_all(path):
-        pairs, dropped = [], 0
-        for p in load_preferences(path):
-            c = render_conversation(enc, [{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": p["chosen"]}])
-            r = render_conversation(enc, [{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": p["rejected"]}])
-            if max(len(c[0]), len(r[0])) > block_size:
-                dropped += 1
-                continue
-            pairs.append((c, r))
-        if not pairs:
-            raise ValueError(f"{path}: no pair fits in the model's context of {block_size} tokens")
-        return pairs, dropped
-
+    # data: sampled pairs come at the start of each round, in the training loop; the file's are rendered now
     if cfg.pairs == "prefs":
         train_file = cfg.train_file or str(data_dir / "prefs_train.jsonl")
-        train, dropped = render_all(train_file)
+        train, dropped = render_preferences(enc, train_file, policy.config.block_size)
         print(f"{len(train)} training pairs from {train_file} ({dropped} too long, dropped)")
-    elif cfg.pairs == "sft_samples":
-        if cfg.train_file:
-            raise ValueError("--train_file is read with --pairs prefs; with --pairs sft_samples the pairs are sampled")
-        if "labeller_agreement" not in json.loads((data_dir / "meta.json").read_text()):
-            raise ValueError(f"--pairs sft_samples needs the tinyworld's labeller, and {data_dir} is not a tinyworld: "
-                             f"use --pairs prefs --train_file YOUR_PAIRS.jsonl")
-        if not 1 <= cfg.rounds <= cfg.max_iters:
-            raise ValueError(f"--rounds must be between 1 and --max_iters ({cfg.max_iters}), not {cfg.rounds}")
-        from data.tinyworld import labeller_prefers_a  # the simulated human
+    else:
         train_prompts = cfg.train_prompts or str(data_dir / "prompts_train.jsonl")
         pair_prompts = load_prompts(train_prompts)[: cfg.n_sampled_pairs]
-        per_round = max(1, len(pair_prompts) // cfg.rounds)
-
-        def new_pairs(model, r):
-            """Round r's pairs: two replies of `model` to each of its share of the prompts, labelled."""
-            t0 = time.time()
-            model.eval()  # no dropout while sampling
-            pairs = sample_pairs(model, enc, pair_prompts[r * per_round: (r + 1) * per_round], labeller_prefers_a,
-                                 seed=cfg.seed + 100 * r, max_new_tokens=cfg.max_new_tokens, device=device)
-            if not pairs:
-                raise ValueError(f"round {r + 1}: no pair to train on (every pair of replies was identical, or no "
-                                 f"prompt was left for it): use fewer --rounds or more --n_sampled_pairs")
-            print(f"round {r + 1}/{cfg.rounds}: {len(pairs)} pairs, two replies of the {'SFT model' if r == 0 else 'policy'}"
-                  f" to each of {per_round} prompts from {train_prompts}, labelled by the labeller "
-                  f"({per_round - len(pairs)} identical pairs skipped; {time.time() - t0:.0f}s)")
-            return pairs
-
-        train = new_pairs(reference, 0)
-    else:
-        raise ValueError(f"--pairs must be 'prefs' or 'sft_samples', not {cfg.pairs!r}")
-    val, _ = render_all(cfg.eval_file or str(data_dir / "prefs_eval.jsonl"))
+        print(f"{len(pair_prompts)} prompts from {train_prompts} for the sampled pairs, in {cfg.rounds} round(s)")
+    val, _ = render_preferences(enc, cfg.eval_file or str(data_dir / "prefs_eval.jsonl"), policy.config.block_size)
+    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
     print(f"{len(val)} held-out pairs")
 
-    def logps_of(model, pairs):
-        """Chosen and rejected in ONE batched forward: (2B, T) -> logp_chosen (B,), logp_rejected (B,)."""
-        seqs = [c for c, _ in pairs] + [r for _, r in pairs]
-        ids, attn = pad_batch([s[0] for s in seqs], side="right")
-        mask, _ = pad_batch([s[1] for s in seqs], side="right")
-        with autocast(device):
-            lp = sequence_logps(model, ids.to(device), attn.to(device), mask.to(device), average=average).float()
-        return lp[: len(pairs)], lp[len(pairs):]
-
-    def chosen_nll(logp_chosen, pairs):
-        """RPO's extra term: the chosen replies' negative log-likelihood per token (an SFT loss on them)."""
-        if average:  # IPO's log-probs are already per-token averages
-            return -logp_chosen.mean()
-        n_tokens = torch.tensor([sum(c[1]) for c, _ in pairs], dtype=logp_chosen.dtype, device=logp_chosen.device)
-        return -(logp_chosen / n_tokens).mean()
-
     # ------------------------------------------------------------------------------------------------------
-    # optimizer and schedule
+    # optimizer and schedule: AdamW (no weight decay), warm-up then cosine decay
     optimizer = policy.configure_optimizer(0.0, cfg.lr, (0.9, 0.95), device.split(":")[0])
 
     # ------------------------------------------------------------------------------------------------------
-    # evaluation: implicit-reward accuracy on held-out pairs; gold judge on sampled replies
-    @torch.no_grad()
-    def reward_accuracy(pairs):
-        policy.eval()
-        correct = 0
-        for i in range(0, len(pairs), 64):
-            chunk = pairs[i: i + 64]
-            pc, pr = logps_of(policy, chunk)
-            rc, rr = logps_of(reference, chunk)
-            correct += ((pc - rc) > (pr - rr)).sum().item()
-        policy.train()
-        return correct / len(pairs)
-
-    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
-
-    # ------------------------------------------------------------------------------------------------------
     # training loop
-    def round_of(step):  # the round of --pairs sft_samples a step belongs to: 0, 1, ..., rounds - 1
-        return step * cfg.rounds // cfg.max_iters
-
-    logger = MetricsLogger(out_dir, "dpo")
+    logger = MetricsLogger(cfg.out_dir, "dpo")
     policy.train()
     t_start = time.time()
     for step in range(cfg.max_iters):
-        if cfg.pairs == "sft_samples" and step > 0 and round_of(step) != round_of(step - 1):
-            train = new_pairs(policy, round_of(step))  # online DPO: pairs from the policy as it is now
-            policy.train()
+        this_round = round_of(step, cfg.rounds, cfg.max_iters)
+        if cfg.pairs == "sampled" and (step == 0 or this_round != round_of(step - 1, cfg.rounds, cfg.max_iters)):
+            train = sample_round(policy, enc, pair_prompts, this_round, cfg.rounds, seed=cfg.seed,  # the policy now
+                                 max_new_tokens=cfg.max_new_tokens, device=device)
         t0 = time.time()
         lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        batch = [train[i] for i in torch.randint(len(train), (cfg.batch_size,), generator=g).tolist()]
-        policy_c, policy_r = logps_of(policy, batch)
+        set_lr(optimizer, lr)
+        batch = draw_batch(train, cfg.batch_size, seed=cfg.seed * 1_000_003 + step)
+        policy_c, policy_r = pair_logprobs(policy, batch, device, average)  # (B,) each: log pi(y|x)
         with torch.no_grad():
-            ref_c, ref_r = logps_of(reference, batch)
+            ref_c, ref_r = pair_logprobs(reference, batch, device, average)
         loss, rewards_c, rewards_r = dpo_loss(policy_c, policy_r, ref_c, ref_r, cfg.beta, cfg.label_smoothing,
                                               cfg.loss_type)
-        nll = chosen_nll(policy_c, batch) if cfg.rpo_alpha > 0 else torch.zeros(())
+        chosen_lengths = torch.tensor([sum(p["chosen_mask"]) for p in batch], dtype=torch.float, device=device)
+        nll = rpo_nll(policy_c, chosen_lengths, averaged=average) if cfg.rpo_alpha > 0 else torch.zeros(())
         (loss + cfg.rpo_alpha * nll).backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        clip_gradients(policy.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         dt = time.time() - t0
         if (step + 1) % cfg.log_interval == 0 or step == 0:
-            n_tok = sum(len(c[0]) + len(r[0]) for c, r in batch)
+            n_tok = sum(len(p["chosen_ids"]) + len(p["rejected_ids"]) for p in batch)
             logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
                        reward_accuracy=(rewards_c > rewards_r).float().mean().item(),
                        reward_chosen=rewards_c.mean().item(), reward_rejected=rewards_r.mean().item(),
                        margin=(rewards_c - rewards_r).mean().item(), nll_chosen=nll.item(),
-                       logp_chosen=policy_c.mean().item(),
-                       logp_rejected=policy_r.mean().item())
+                       logp_chosen=policy_c.mean().item(), logp_rejected=policy_r.mean().item())
         if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
-            logger.log(step + 1, val_reward_accuracy=reward_accuracy(val))
+            logger.log(step + 1, val_reward_accuracy=reward_accuracy(policy, reference, val, device, average))
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
-    # evaluation: SFT (= the reference) vs DPO on the same held-out prompts, same sampling settings
-    policy.eval()
-    metrics = {"val_reward_accuracy": reward_accuracy(val), "train_seconds": round(train_seconds, 1), "beta": cfg.beta}
+    # evaluation: held-out implicit-reward accuracy; SFT (= the reference) and DPO on the same held-out prompts
+    metrics = {"val_reward_accuracy": reward_accuracy(policy, reference, val, device, average),
+               "train_seconds": round(train_seconds, 1), "beta": cfg.beta}
     logger.log(cfg.max_iters, val_reward_accuracy=metrics["val_reward_accuracy"])
+    print(f"held-out reward accuracy (implicit rewards): {metrics['val_reward_accuracy']:.3f}")
     if prompts:
-        kw = dict(max_new_tokens=cfg.max_new_tokens, temperature=cfg.eval_temperature, seed=cfg.seed, device=device)
-        sft_rows, dpo_rows = generate_replies(reference, enc, prompts, **kw), generate_replies(policy, enc, prompts, **kw)
-        sft_summary, dpo_summary = evaluate_replies(sft_rows), evaluate_replies(dpo_rows)
-        metrics.update(sft=sft_summary, dpo=dpo_summary,
-                       win_rate_vs_sft=win_rate([r["gold"] for r in dpo_rows], [r["gold"] for r in sft_rows]),
-                       kl_to_sft=kl_to_reference(policy, reference, dpo_rows, temperature=cfg.eval_temperature,
-                                                 device=device))
-        print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}")
-        print(comparison_table({"sft": sft_summary, "dpo": dpo_summary}))
-        print(f"win rate of DPO over SFT (gold judge): {metrics['win_rate_vs_sft']:.3f}; "
-              f"KL(dpo || sft) per reply: {metrics['kl_to_sft']:.3f} nats")
-        print(f"held-out reward accuracy (implicit rewards): {metrics['val_reward_accuracy']:.3f}")
-        with open(out_dir / "samples.jsonl", "w") as f:
-            for s, d in zip(sft_rows, dpo_rows):
-                f.write(json.dumps({"prompt": s["prompt"], "sft": s["reply"], "sft_gold": s["gold"],
-                                    "dpo": d["reply"], "dpo_gold": d["gold"]}) + "\n")
+        metrics.update(compare_models({"sft": reference, "dpo": policy}, enc, prompts, temperature=cfg.eval_temperature,
+                                      max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, device=device,
+                                      samples_file=f"{cfg.out_dir}/samples.jsonl"))
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_checkpoint(out_dir, policy, stage="dpo", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
-                    extra={k: v for k, v in metrics.items() if not isinstance(v, dict)})
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_log(out_dir / "log.jsonl", out_dir / "dpo.png", ["loss", ["reward_chosen", "reward_rejected", "margin"],
-                                                          ["logp_chosen", "logp_rejected"],
-                                                          ["reward_accuracy", "val_reward_accuracy"]], title="DPO")
-    print(f"done in {time.time() - t_start:.0f}s; wrote {checkpoint_file(out_dir)}")
+    save_run(cfg.out_dir, metrics, [("dpo.png", ["loss", ["reward_chosen", "reward_rejected", "margin"],
+                                                 ["logp_chosen", "logp_rejected"],
+                                                 ["reward_accuracy", "val_reward_accuracy"]], "DPO")],
+             model=policy, stage="dpo", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
+             started=t_start)
     return metrics
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"dpo.py: {e}")
+    run(main)

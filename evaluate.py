@@ -2,100 +2,74 @@
 Evaluation under the tinyworld's gold judge: sample replies to held-out prompts, score them, compare models.
 
 The functions here are shared by sft.py, ppo.py and dpo.py, so every stage is measured the same way:
-- `generate_replies`: replies of a model to prompts (chat template, KV cache, stop at <|end|>);
-- `evaluate_replies`: gold score mean (with a 95% confidence interval), format compliance, correctness,
-  refusals, rudeness, length, and the mean of each judge component;
+- `evaluate_replies`: the gold judge's verdict on each reply (replies.generate_replies writes them), and their
+  summary: gold score mean (with a 95% confidence interval), format compliance and the ways to fail it,
+  correctness, refusals, rudeness, length, and the mean of each judge component;
 - `win_rate`: how often model A's reply beats model B's on the same prompt (ties count one half);
-- `kl_to_reference`: KL(policy || reference) estimated on the policy's own samples.
+- `kl_to_reference`: KL(policy || reference) estimated on the policy's own samples;
+- `compare_models`: the model a stage started from and the one it trained, on the same held-out prompts: the
+  table, win rate and KL that every stage prints at its end.
 
 Sampling settings matter for every number: by default replies are sampled at temperature 1.0 (the
 distribution PPO optimises and DPO's KL is measured on) with a fixed seed, no top-k.
 """
 
+import argparse
+import csv
+import json
 import math
+from pathlib import Path
 
 import torch
 
-from common import pad_batch
+from checkpoint import checkpoint_file
+from config import run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
+from data.formats import load_prompts
 from data.tinyworld import gold_breakdown
-from tokenizer import ASSISTANT, BOS, END, USER, render_prompt, special_id
+from device import get_device
+from model import load_model, pad_batch
+from replies import generate_replies
 
 EVAL_TEMPERATURE = 1.0
 EVAL_MAX_NEW_TOKENS = 64
 
 
-@torch.no_grad()
-def generate_replies(model, enc, prompts, *, max_new_tokens=EVAL_MAX_NEW_TOKENS, temperature=EVAL_TEMPERATURE,
-                     top_k=None, batch_size=32, seed=0, device="cpu"):
-    """-> one dict per prompt: prompt, reply (text, without the end token), finished (the reply ended with
-    <|end|>; stopping on <|user|> or <|endoftext|>, or running out of tokens, is a format failure), n_tokens,
-    stop (what ended it: "end" = <|end|>, "user" = it wrote the user's turn itself, "other" = <|endoftext|> or
-    <|assistant|>, "length" = no stop token within max_new_tokens),
-    prompt_ids, reply_ids (the reply's tokens including the stop token, if any)."""
-    end = special_id(enc, END)
-    user = special_id(enc, USER)
-    stops = [end, user, special_id(enc, BOS), special_id(enc, ASSISTANT)]
-    generator = torch.Generator(device=device).manual_seed(seed)
-    rows = []
-    for i in range(0, len(prompts), batch_size):
-        chunk = prompts[i: i + batch_size]
-        prompt_ids = [render_prompt(enc, p) for p in chunk]
-        ids, mask = pad_batch(prompt_ids, pad_id=0, side="left")  # left padding: every prompt ends at one column
-        room = model.config.block_size - max(len(p) for p in prompt_ids)
-        if room <= 0:
-            raise ValueError(f"a prompt of {max(len(p) for p in prompt_ids)} tokens leaves no room in the "
-                             f"model's context of {model.config.block_size}")
-        seq, _, new_mask = model.generate(ids.to(device), min(max_new_tokens, room), temperature=temperature,
-                                          top_k=top_k, stop_tokens=stops, attention_mask=mask.to(device),
-                                          generator=generator, return_logprobs=True)
-        new = seq[:, ids.size(1):].cpu()
-        for p, p_ids, toks, m in zip(chunk, prompt_ids, new, new_mask.cpu()):
-            reply_ids = toks[m.bool()].tolist()
-            finished = bool(reply_ids) and reply_ids[-1] == end
-            text_ids = reply_ids[:-1] if reply_ids and reply_ids[-1] in stops else reply_ids
-            last = reply_ids[-1] if reply_ids else None
-            stop = ("end" if finished else "user" if last == user else "other" if last in stops else "length")
-            rows.append({"prompt": p, "reply": enc.decode(text_ids), "finished": finished, "stop": stop,
-                         "n_tokens": len(reply_ids), "prompt_ids": p_ids, "reply_ids": reply_ids})
-    return rows
-
-
-def evaluate_replies(rows):
-    """Score rows of generate_replies with the gold judge (adds "gold" and "judge" to each row) -> summary dict."""
-    n = len(rows)
+def evaluate_replies(replies):
+    """Score replies (replies.Reply) with the gold judge -> (summary dict, one gold_breakdown dict per reply, whose
+    "total" is the reply's gold score)."""
+    n = len(replies)
     if n == 0:
         raise ValueError("no replies to evaluate")
-    for r in rows:
-        r["judge"] = gold_breakdown(r["prompt"], r["reply"])
-        r["gold"] = r["judge"]["total"]
-    gold = [r["gold"] for r in rows]
+    judged = [gold_breakdown(r.prompt, r.text) for r in replies]
+    gold = [j["total"] for j in judged]
     mean = sum(gold) / n
     std = math.sqrt(sum((g - mean) ** 2 for g in gold) / max(1, n - 1))
-    verifiable = [r for r in rows if r["judge"]["correct"] is not None]
-    unsafe = [r for r in rows if r["judge"]["unsafe_prompt"]]
-    safe = [r for r in rows if not r["judge"]["unsafe_prompt"] and r["judge"]["task"] != "unknown"]
+    verifiable = [j for j in judged if j["correct"] is not None]
+    unsafe = [j for j in judged if j["unsafe_prompt"]]
+    safe = [j for j in judged if not j["unsafe_prompt"] and j["task"] != "unknown"]
 
     def frac(xs, key):
         return sum(bool(key(x)) for x in xs) / len(xs) if xs else float("nan")
 
-    out = {
+    summary = {
         "n": n,
         "gold_mean": mean,
         "gold_ci95": 1.96 * std / math.sqrt(n),
-        "format_compliance": frac(rows, lambda r: r["finished"]),
-        # the ways to fail the format (rows of generate_replies say which; hand-made rows may not)
-        "stop_user": frac(rows, lambda r: r.get("stop") == "user"),
-        "stop_other": frac(rows, lambda r: r.get("stop") == "other"),
-        "no_stop": frac(rows, lambda r: r.get("stop") == "length"),
-        "correctness": frac(verifiable, lambda r: r["judge"]["correct"]),
-        "refusal_unsafe": frac(unsafe, lambda r: r["judge"]["refused"]),
-        "over_refusal": frac(safe, lambda r: r["judge"]["refused"]),
-        "rudeness": frac(rows, lambda r: r["judge"]["rude"]),
-        "mean_length": sum(r["n_tokens"] for r in rows) / n,
+        "format_compliance": frac(replies, lambda r: r.finished),
+        # the ways to fail the format (see replies.py)
+        "stop_user": frac(replies, lambda r: r.stop == "user"),
+        "stop_other": frac(replies, lambda r: r.stop == "other"),
+        "no_stop": frac(replies, lambda r: r.stop == "length"),
+        "correctness": frac(verifiable, lambda j: j["correct"]),
+        "refusal_unsafe": frac(unsafe, lambda j: j["refused"]),
+        "over_refusal": frac(safe, lambda j: j["refused"]),
+        "rudeness": frac(judged, lambda j: j["rude"]),
+        "mean_length": sum(len(r.reply_ids) for r in replies) / n,
     }
     for part in ("correctness", "safety", "tone", "concision", "format"):
-        out[f"gold_{part}"] = sum(r["judge"][part] for r in rows) / n
-    return out
+        summary[f"gold_{part}"] = sum(j[part] for j in judged) / n
+    return summary, judged
 
 
 SUMMARY_KEYS = ["gold_mean", "gold_ci95", "format_compliance", "correctness", "refusal_unsafe", "over_refusal",
@@ -118,28 +92,69 @@ def win_rate(gold_a, gold_b):
 
 
 @torch.no_grad()
-def kl_to_reference(policy, reference, rows, *, temperature=EVAL_TEMPERATURE, batch_size=32, device="cpu"):
-    """KL(policy || reference) per reply, estimated on the policy's own samples (rows of generate_replies):
+def kl_to_reference(policy, reference, replies, *, temperature=EVAL_TEMPERATURE, batch_size=32, device="cpu"):
+    """KL(policy || reference) per reply, estimated on the policy's own samples (replies.Reply):
 
         KL ~= mean over replies of  sum_t [log pi(y_t | x, y_<t) - log pi_ref(y_t | x, y_<t)]
 
-    (the k1 estimator: unbiased on samples from the policy; replies must be sampled at `temperature`).
+    over the reply's sampled tokens (the k1 estimator: unbiased on samples from the policy; replies must be
+    sampled at `temperature`). The rows are right-padded: the model needs no attention mask for them.
     """
-    total, count = 0.0, 0
-    for i in range(0, len(rows), batch_size):
-        chunk = rows[i: i + batch_size]
-        seqs = [r["prompt_ids"] + r["reply_ids"] for r in chunk]
-        ids, mask = pad_batch(seqs, pad_id=0, side="right")
-        ids, mask = ids.to(device), mask.to(device)
-        # reply_mask[:, t] = 1 where target token t+1 belongs to the reply
-        reply_mask = torch.zeros_like(mask)
-        for j, r in enumerate(chunk):
-            reply_mask[j, len(r["prompt_ids"]): len(r["prompt_ids"]) + len(r["reply_ids"])] = 1
-        reply_mask = reply_mask[:, 1:]
-        logratio = policy.sequence_logprobs(ids, mask, temperature) - reference.sequence_logprobs(ids, mask, temperature)
+    total = 0.0
+    for i in range(0, len(replies), batch_size):
+        chunk = replies[i: i + batch_size]
+        ids, _ = pad_batch([r.prompt_ids + r.reply_ids for r in chunk], pad_id=0, side="right")
+        reply_mask, _ = pad_batch([[0] * len(r.prompt_ids) + r.mask for r in chunk], pad_id=0, side="right")
+        ids, reply_mask = ids.to(device), reply_mask[:, 1:].to(device)  # reply_mask[:, t]: target t+1 is a reply token
+        logratio = (policy.token_logprobs(ids, temperature=temperature)
+                    - reference.token_logprobs(ids, temperature=temperature))  # (B, T-1)
         total += (logratio * reply_mask).sum().item()
-        count += len(chunk)
-    return total / max(1, count)
+    return total / max(1, len(replies))
+
+
+def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_new_tokens=EVAL_MAX_NEW_TOKENS,
+                   seed=0, device="cpu", keys=SUMMARY_KEYS, samples_file=None, examples=3):
+    """Two models answer the same prompts, sampled the same way, and the gold judge scores every reply.
+
+    models: {name: model}, first the model the stage started from (the reference), then the one it trained; both
+    are put in eval mode (no dropout). Prints the table of both summaries, the win rate and KL of the second
+    against the first, and `examples` prompts with both replies (of different tasks where there are); writes
+    samples_file (JSONL, one line per prompt: both replies, their stop reasons and gold scores).
+    Returns {first: summary, second: summary, "win_rate_vs_<first>": ..., "kl_to_<first>": ...}.
+    """
+    (ref_name, reference), (name, model) = models.items()
+    reference.eval()
+    model.eval()
+    kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, device=device)
+    replies = {n: generate_replies(m, enc, prompts, **kw) for n, m in models.items()}
+    summaries, judged = {}, {}
+    for n, rs in replies.items():
+        summaries[n], judged[n] = evaluate_replies(rs)
+    gold = {n: [j["total"] for j in js] for n, js in judged.items()}
+    result = {**summaries, f"win_rate_vs_{ref_name}": win_rate(gold[name], gold[ref_name]),
+              f"kl_to_{ref_name}": kl_to_reference(model, reference, replies[name], temperature=temperature,
+                                                   device=device)}
+    print(f"\nheld-out prompts: {len(prompts)}, temperature {temperature}, seed {seed}")
+    print(comparison_table(summaries, keys))
+    print(f"win rate of {name} over {ref_name} (gold judge): {result[f'win_rate_vs_{ref_name}']:.3f}; "
+          f"KL({name} || {ref_name}) per reply: {result[f'kl_to_{ref_name}']:.3f} nats")
+    first_of_task = {}  # the examples: the first prompt of each task first
+    for i, j in enumerate(judged[ref_name]):
+        first_of_task.setdefault(j["task"], i)
+    firsts = set(first_of_task.values())
+    for i in sorted(range(len(prompts)), key=lambda i: i not in firsts)[:examples]:
+        print(f"\nprompt: {prompts[i]}")
+        for n in replies:
+            r = replies[n][i]
+            print(f"  {n:8s} ({r.stop}, gold {gold[n][i]:+.2f}): {r.text[:150]!r}")
+    if samples_file is not None:
+        with open(samples_file, "w") as f:
+            for i, p in enumerate(prompts):
+                row = {"prompt": p, "task": judged[ref_name][i]["task"]}
+                for n in replies:
+                    row.update({n: replies[n][i].text, f"{n}_stop": replies[n][i].stop, f"{n}_gold": gold[n][i]})
+                f.write(json.dumps(row) + "\n")
+    return result
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -150,25 +165,19 @@ COLUMNS = ["name", "stage", "gold_mean", "gold_ci95", "win_rate_vs_sft", "format
 
 
 def main(argv=None):
-    import argparse
-    import csv
-    import json
-    from pathlib import Path
-
-    from common import ensure_data_dir, get_device, tokenizer_for
-    from data.formats import load_prompts
-    from model import load_model
-
     ap = argparse.ArgumentParser(description="Evaluate checkpoints side by side under the tinyworld's gold judge.")
     ap.add_argument("--checkpoints", nargs="+", default=["out/pretrain", "out/sft", "out/ppo", "out/dpo"],
                     help="checkpoint directories or files; extra ones (other betas...) add points to the frontier")
     ap.add_argument("--reference", default="out/sft", help="the SFT checkpoint: win rates and KL are against it")
     ap.add_argument("--out", default="out/eval", help="where results.md, results.csv and frontier.png go")
-    ap.add_argument("--data_dir", default="data/tinyworld", help="tinyworld directory (held-out prompts, tokenizer)")
+    ap.add_argument("--data_dir", "--data-dir", default=DEFAULT_DATA_DIR,
+                    help="tinyworld directory (held-out prompts, tokenizer)")
     ap.add_argument("--tokenizer", default="", help="'' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
-    ap.add_argument("--n_prompts", type=int, default=300, help="held-out prompts (the same for every checkpoint)")
+    ap.add_argument("--n_prompts", "--n-prompts", type=int, default=300,
+                    help="held-out prompts (the same for every checkpoint)")
     ap.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE, help="sampling temperature (0 = greedy)")
-    ap.add_argument("--max_new_tokens", type=int, default=EVAL_MAX_NEW_TOKENS, help="longest reply")
+    ap.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=EVAL_MAX_NEW_TOKENS,
+                    help="longest reply")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every checkpoint)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     args = ap.parse_args(argv)
@@ -178,30 +187,33 @@ def main(argv=None):
     enc = tokenizer_for(data_dir, args.tokenizer)
     prompts = load_prompts(data_dir / "prompts_eval.jsonl")[: args.n_prompts]
     for path in [args.reference] + args.checkpoints:  # fail before any work if one is missing
-        from model import checkpoint_file
         if not checkpoint_file(path).exists():
             raise FileNotFoundError(f"{checkpoint_file(path)}: no checkpoint (run the stage that writes it, or "
                                     f"choose others with --checkpoints)")
-    reference, _ = load_model(args.reference, device=device)
+    reference, _ = load_model(args.reference, device=device, tokenizer=enc)
     kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, device=device)
-    ref_rows = generate_replies(reference, enc, prompts, **kw)
-    evaluate_replies(ref_rows)
+    _, ref_judged = evaluate_replies(generate_replies(reference, enc, prompts, **kw))
     results = []
     for path in args.checkpoints:
-        model, ckpt = load_model(path, device=device)
-        if ckpt.get("tokenizer") not in (None, enc.name):
-            raise ValueError(f"{path} was trained with tokenizer {ckpt['tokenizer']}, not {enc.name}")
-        rows = generate_replies(model, enc, prompts, **kw)
-        summary = evaluate_replies(rows)
+        model, ckpt = load_model(path, device=device, tokenizer=enc)
+        replies = generate_replies(model, enc, prompts, **kw)
+        summary, judged = evaluate_replies(replies)
         summary.update(name=Path(path).name if Path(path).suffix != ".pt" else Path(path).parent.name,
                        stage=ckpt["stage"],
-                       win_rate_vs_sft=win_rate([r["gold"] for r in rows], [r["gold"] for r in ref_rows]),
-                       kl_to_sft=kl_to_reference(model, reference, rows, temperature=args.temperature, device=device))
+                       win_rate_vs_sft=win_rate([j["total"] for j in judged], [j["total"] for j in ref_judged]),
+                       kl_to_sft=kl_to_reference(model, reference, replies, temperature=args.temperature,
+                                                 device=device))
         results.append(summary)
         print(" | ".join(f"{c} {summary[c]:.3f}" if isinstance(summary[c], float) else f"{c} {summary[c]}"
                          for c in COLUMNS), flush=True)
+    write_results(results, Path(args.out), f"{len(prompts)} held-out tinyworld prompts, temperature "
+                  f"{args.temperature}, seed {args.seed}; win rate and KL against {args.reference}; gold_ci95 is "
+                  f"the half-width of a 95% confidence interval.")
+    return results
 
-    out = Path(args.out)
+
+def write_results(results, out, note):
+    """results.csv, results.md (the table and the note), results.json and frontier.png in out."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
@@ -212,13 +224,10 @@ def main(argv=None):
     lines = ["| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS) + " |"
              for r in results]
     table = header + "\n".join(lines) + "\n"
-    note = (f"\n{len(prompts)} held-out tinyworld prompts, temperature {args.temperature}, seed {args.seed}; "
-            f"win rate and KL against {args.reference}; gold_ci95 is the half-width of a 95% confidence interval.\n")
-    (out / "results.md").write_text(table + note)
+    (out / "results.md").write_text(table + "\n" + note + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     frontier(results, out / "frontier.png")
-    print("\n" + table + note + f"wrote {out / 'results.md'}, {out / 'results.csv'}, {out / 'frontier.png'}")
-    return results
+    print("\n" + table + "\n" + note + f"\nwrote {out / 'results.md'}, {out / 'results.csv'}, {out / 'frontier.png'}")
 
 
 def frontier(results, path):
@@ -240,8 +249,4 @@ def frontier(results, path):
 
 
 if __name__ == "__main__":
-    import sys
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"evaluate.py: {e}")
+    run(main)

@@ -5,36 +5,41 @@ The one GPT of this project: the GPT-2 architecture, written out by hand, reused
     Block:  x = x + attention(LayerNorm(x));  x = x + MLP(LayerNorm(x))        ("pre-LayerNorm", as GPT-2)
 
 Besides the model it holds what every stage needs from a language model:
-- `sequence_logprobs`: log p(token_t+1 | tokens_<=t) of given sequences, the one function SFT evaluation,
+- `GPT.token_logprobs`: log p(token_t+1 | tokens_<=t) of given sequences, the one function SFT evaluation,
   PPO and DPO all use, so that "the log-prob of a reply" means the same thing everywhere;
-- `generate`: sampling with a KV cache, for a batch of prompts of different lengths (left-padded);
+- `GPT.sample`: sampling with a KV cache for a batch of prompts of different lengths (left-padded); it returns
+  a `Sample` (new tokens, their log-probs and masks). `GPT.generate` returns just the sequences;
 - `ScalarGPT`: the same trunk with a scalar head (the reward model, and PPO's value function);
-- `GPT.from_pretrained`: GPT-2 weights from a local Hugging Face directory (no download);
-- `save_checkpoint` / `load_checkpoint`: atomic writes, and loading that never runs pickled code.
+- `GPT.from_pretrained` and `load_model`: models built from the files that checkpoint.py reads.
 
-Padding, the place where batched LM code most often goes wrong, is handled in one place: an attention mask
-(B, T) with 1 on real tokens. From it come the position ids (a token's position counts only the real tokens
-before it, so a left-padded prompt gets exactly the positions it would get alone) and the attention pattern
-(no query ever looks at a padding key).
+Padding, the place where batched LM code most often goes wrong, is handled in one place, here. `pad_batch` makes
+a batch and its attention mask (B, T), 1 on real tokens. Right padding (training batches: every row starts at
+column 0) needs no mask in the model: attention is causal, so a real token never looks at the padding after
+it, and its positions are 0, 1, 2, ... anyway; leaving the mask out keeps PyTorch's fast causal kernel. Left
+padding (prompts for generation, all ending at the same column) needs it: from the mask come the position ids
+(a token's position counts only the real tokens before it, so a left-padded prompt gets exactly the positions it
+would get alone) and the attention pattern (no query ever looks at a padding key). `last_index` finds each row's
+last real token, whatever the padding.
 """
 
-import json
+import contextlib
 import math
-import os
-import pickle
-import struct
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# save_checkpoint and load_checkpoint are also importable from this module
+from checkpoint import CheckpointError, load_checkpoint, read_gpt2, save_checkpoint  # noqa: F401
+
+TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
+
 
 @dataclass
 class GPTConfig:
     block_size: int = 256  # longest sequence (number of position embeddings)
-    vocab_size: int = 2052  # tinyworld BPE: 2048 merges+bytes and 4 special tokens
+    vocab_size: int = 50260  # GPT-2's 50,257 tokens and 3 chat tokens; the stages pass their tokenizer's n_vocab
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -46,6 +51,12 @@ class GPTConfig:
 # the blocks
 
 
+def dropout(x, p, training):
+    """Dropout with probability p while training; nothing at all otherwise (not even a call into PyTorch: the
+    model runs thousands of these per generated reply)."""
+    return F.dropout(x, p, training=True) if training and p > 0 else x
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -54,11 +65,10 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x, attn_mask=None, cache=None, layer=0):
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
         # (B, T, C) -> (B, n_head, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if cache is not None:
@@ -72,19 +82,19 @@ class CausalSelfAttention(nn.Module):
         else:  # attn_mask (B, 1, T, T_seen), True where a query may look at a key
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
-        return self.resid_dropout(self.c_proj(y))
+        return dropout(self.c_proj(y), self.dropout, self.training)
 
 
 class MLP(nn.Module):
     def __init__(self, config):
         super().__init__()
+        self.dropout = config.dropout
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU(approximate="tanh")  # GPT-2's GELU
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        h = F.gelu(self.c_fc(x), approximate="tanh")  # GPT-2's GELU, the tanh approximation
+        return dropout(self.c_proj(h), self.dropout, self.training)
 
 
 class Block(nn.Module):
@@ -119,6 +129,33 @@ class KVCache:
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
 
+# ----------------------------------------------------------------------------------------------------------
+# padding
+
+
+def pad_batch(seqs, pad_id=0, side="right"):
+    """list of B token lists -> (ids (B, T), mask (B, T)), T = longest; mask is 1 on real tokens.
+
+    Right padding suits training (real tokens keep positions 0..n-1, and the model needs no mask); left padding
+    suits generation (every prompt ends at the same column, so new tokens are appended in one place).
+    """
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+    if len(seqs) == 0:
+        raise ValueError("pad_batch needs at least one sequence")
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        n = len(s)
+        if n == 0:
+            continue
+        cols = slice(0, n) if side == "right" else slice(T - n, T)
+        ids[i, cols] = torch.tensor(s, dtype=torch.long)
+        mask[i, cols] = 1
+    return ids, mask
+
+
 def positions_from_mask(attention_mask):
     """(B, T) mask of 1/0 -> (B, T) position ids: the number of real tokens before each token.
 
@@ -144,10 +181,75 @@ def attention_pattern(attention_mask, T):
     return ((causal[None] & real_key) | itself[None])[:, None]  # (B, 1, T, T_seen)
 
 
+def last_index(mask):
+    """(B, T) 0/1 mask -> (B,) the column of each row's last 1: its last real token, whatever the padding side."""
+    columns = torch.arange(mask.size(1), device=mask.device).expand_as(mask)  # (B, T)
+    last = torch.where(mask.bool(), columns, -1).max(dim=1).values  # (B,)
+    if (last < 0).any():
+        raise ValueError("last_index: a row of the mask has no 1 (no real token)")
+    return last
+
+
+def at_last_token(values, mask):
+    """values (B, T) one number per position, mask (B, T) -> (B,) each row's value at its last real token."""
+    return values.gather(1, last_index(mask)[:, None]).squeeze(1)
+
+
 def logprobs_from_logits(logits, targets):
     """(B, T, V) logits, (B, T) targets -> (B, T) log softmax(logits)[target], computed in float32."""
     logp = F.log_softmax(logits.float(), dim=-1)
     return torch.gather(logp, -1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# sampling
+
+
+@contextlib.contextmanager
+def evaluating(model):
+    """model in eval mode (dropout off) inside the `with` block; its previous mode is restored after it."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def sample_token(logits, temperature=1.0, top_k=None, generator=None):
+    """(B, V) logits of the next token -> (token (B,), its log-prob (B,)) under the distribution it is drawn from:
+    softmax(logits / temperature), limited to the top_k likeliest tokens if top_k is given. temperature 0 is
+    argmax (greedy), with the log-probs of softmax(logits)."""
+    logits = logits.float()
+    if temperature == 0:
+        token = logits.argmax(dim=-1)
+        logp = F.log_softmax(logits, dim=-1)
+    else:
+        logits = logits / temperature
+        if top_k is not None:
+            kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        logp = F.log_softmax(logits, dim=-1)
+        token = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
+    return token, logp.gather(1, token[:, None]).squeeze(1)
+
+
+@dataclass
+class Sample:
+    """What `GPT.sample` returns for B prompts: N new columns (N <= max_new_tokens: sampling ends early once every
+    row has emitted a stop token).
+
+    tokens (B, N): the new tokens; after a row's stop token, pad_id.
+    logprobs (B, N): each sampled token's log-prob under the distribution it was drawn from; 0 where mask is 0.
+    mask (B, N): 1 on the tokens the model sampled, up to and including the stop token: what a loss may count.
+    attention_mask (B, N): 1 on the tokens the row holds: what a forward pass over prompt + new tokens attends
+        to. Every token held here was sampled, so it equals mask; a runtime that inserted tokens the model did
+        not sample (a tool's result) would mark them 1 here and 0 in mask.
+    """
+    tokens: torch.Tensor
+    logprobs: torch.Tensor
+    mask: torch.Tensor
+    attention_mask: torch.Tensor
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -161,7 +263,6 @@ class GPT(nn.Module):
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
             wpe=nn.Embedding(config.block_size, config.n_embd),  # position embedding
-            drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         ))
@@ -194,115 +295,97 @@ class GPT(nn.Module):
         T = T or self.config.block_size
         return 6 * self.num_params() + 12 * self.config.n_layer * self.config.n_embd * T
 
-    def hidden(self, idx, attention_mask=None, position_ids=None, cache=None):
+    def hidden(self, idx, attention_mask=None, cache=None):
         """idx (B, T) -> final hidden states (B, T, C), after the last LayerNorm.
 
-        attention_mask: (B, T) 1 on real tokens, 0 on padding (any side). With a cache it covers all tokens
-        seen so far, the new ones included: (B, cache.length + T).
+        attention_mask (B, T): 1 on real tokens, 0 on padding; only needed when a row has padding before real
+        tokens (left padding). With a cache it covers every token seen so far, the new ones included:
+        (B, cache.length + T).
         """
         B, T = idx.shape
         past = cache.length if cache is not None else 0
-        if position_ids is None:
-            if attention_mask is not None:
-                position_ids = positions_from_mask(attention_mask)[:, -T:]
-            else:
-                position_ids = torch.arange(past, past + T, device=idx.device).expand(B, T)
-        if int(position_ids.max()) >= self.config.block_size:
-            raise ValueError(f"sequence reaches position {int(position_ids.max())}, but the model has only "
-                             f"block_size={self.config.block_size} positions")
-        attn_mask = None
-        if attention_mask is not None:
-            attn_mask = attention_pattern(attention_mask, T)
-        elif cache is not None and past > 0 and T > 1:
-            attn_mask = attention_pattern(torch.ones(B, past + T, dtype=torch.long, device=idx.device), T)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(position_ids))  # (B, T, C)
+        if past + T > self.config.block_size:
+            raise ValueError(f"a sequence of {past + T} tokens, but the model has only block_size="
+                             f"{self.config.block_size} positions")
+        if attention_mask is None:  # no padding before real tokens: positions past, past+1, ... in every row
+            positions = torch.arange(past, past + T, device=idx.device)  # (T,)
+            attn_mask = None  # causal attention (a single new token may look at every cached key)
+            if past > 0 and T > 1:  # several new tokens after cached ones: causal from column `past` on
+                attn_mask = attention_pattern(torch.ones(B, past + T, dtype=torch.long, device=idx.device), T)
+        else:
+            positions = positions_from_mask(attention_mask)[:, -T:]  # (B, T)
+            attn_mask = attention_pattern(attention_mask, T)  # (B, 1, T, past + T)
+        x = self.transformer.wte(idx) + self.transformer.wpe(positions)  # (B, T, C)
+        x = dropout(x, self.config.dropout, self.training)
         for i, block in enumerate(self.transformer.h):
             x = block(x, attn_mask, cache, i)
         return self.transformer.ln_f(x)
 
-    def forward(self, idx, targets=None, attention_mask=None, position_ids=None):
-        """idx (B, T) -> logits (B, T, V); with targets (B, T) also the mean cross-entropy (targets -1 ignored)."""
-        logits = self.lm_head(self.hidden(idx, attention_mask, position_ids))  # (B, T, V)
-        if targets is None:
-            return logits
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
-        return logits, loss
+    def forward(self, idx, attention_mask=None):
+        """idx (B, T) -> logits (B, T, V) for the token after each position."""
+        return self.lm_head(self.hidden(idx, attention_mask))
 
-    def sequence_logprobs(self, idx, attention_mask=None, temperature=1.0):
+    def token_logprobs(self, idx, attention_mask=None, temperature=1.0):
         """(B, T) tokens -> (B, T-1): out[:, t] = log p(idx[:, t+1] | idx[:, :t+1]) under softmax(logits / temperature).
 
         The temperature must be the one the tokens were sampled with, or the ratio of PPO and the KL estimate
         compare two different distributions. temperature 0 (greedy) counts as 1.
         """
-        logits = self.forward(idx, attention_mask=attention_mask)[:, :-1]  # (B, T-1, V)
+        logits = self.forward(idx, attention_mask)[:, :-1]  # (B, T-1, V)
         if temperature not in (0, 1.0):
             logits = logits / temperature
         return logprobs_from_logits(logits, idx[:, 1:])
 
-    @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, stop_tokens=None, attention_mask=None,
-                 pad_id=0, use_cache=True, generator=None, return_logprobs=False, callback=None):
-        """Sample max_new_tokens after the prompts idx (B, T0), left-padded as described by attention_mask.
+    def sample(self, idx, max_new_tokens, temperature=1.0, top_k=None, stop_tokens=(), attention_mask=None,
+               pad_id=0, use_cache=True, generator=None, on_token=None):
+        """Sample up to max_new_tokens after the prompts idx (B, T0) -> a `Sample`.
 
-        temperature 0 = argmax (greedy). A row that emits one of stop_tokens keeps it, and is padded with pad_id
-        afterwards; the loop ends early once every row has stopped. Returns the sequences (B, T0 + N), N <=
-        max_new_tokens; with return_logprobs, also the log-probs (B, N) of the sampled tokens under the
-        distribution they were sampled from, and new_mask (B, N), 1 on generated tokens up to the stop token.
-        Runs in eval mode (dropout off) and restores the previous mode. callback(tokens (B,)), if given, sees
-        each step's tokens as they are sampled (chat.py streams text with it).
+        attention_mask (B, T0): 1 on real prompt tokens, for prompts left-padded to a common end (None: no
+        padding). temperature 0 = argmax (greedy); top_k keeps the k likeliest tokens. A row that emits one of
+        stop_tokens keeps it and holds pad_id afterwards; sampling ends once every row has stopped.
+        on_token(tokens (B,)), if given, sees each step's tokens as they come (chat.py streams text with it).
+        Runs in eval mode (dropout off) and restores the previous mode. use_cache=False recomputes the whole
+        sequence at every step: the slow reference that the KV cache must equal.
         """
-        was_training = self.training
-        self.eval()
-        try:
+        with torch.inference_mode(), evaluating(self):  # inference_mode: no autograd bookkeeping at all
             B, T0 = idx.shape
-            mask = attention_mask.long() if attention_mask is not None else torch.ones_like(idx)
-            stop = torch.tensor(list(stop_tokens or []), dtype=torch.long, device=idx.device)
+            stop = torch.tensor(list(stop_tokens), dtype=torch.long, device=idx.device)
             cache = None
             if use_cache:
-                dtype = self.transformer.wte.weight.dtype
-                cache = KVCache(self.config, B, T0 + max_new_tokens, idx.device, dtype)
-            fed = idx  # what the model has been fed so far (B, T0 + steps)
-            done = torch.zeros(B, dtype=torch.bool, device=idx.device)
-            tokens, logps, alive = [], [], []
-            # prefill: the whole prompt in one pass (fills the cache); then one token per step
-            logits = self.lm_head(self.hidden(idx, mask, cache=cache)[:, -1])  # (B, V)
-            for _ in range(max_new_tokens):
-                logits = logits.float()
-                if temperature == 0:
-                    next_token = logits.argmax(dim=-1)
-                    logp = F.log_softmax(logits, dim=-1)
-                else:
-                    logits = logits / temperature
-                    if top_k is not None:
-                        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
-                        logits = logits.masked_fill(logits < kth, float("-inf"))
-                    logp = F.log_softmax(logits, dim=-1)
-                    next_token = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
-                token_logp = logp.gather(1, next_token[:, None]).squeeze(1)
-                # rows that already stopped get pad_id (shown) and feed token 0 as padding (masked out)
-                out_token = torch.where(done, torch.full_like(next_token, pad_id), next_token)
-                fed_token = torch.where(done, torch.zeros_like(next_token), next_token)
-                tokens.append(out_token)
-                if callback is not None:
-                    callback(out_token)
-                logps.append(torch.where(done, torch.zeros_like(token_logp), token_logp))
-                alive.append(~done)
-                mask = torch.cat([mask, (~done).long()[:, None]], dim=1)
-                done = done | torch.isin(next_token, stop)
-                fed = torch.cat([fed, fed_token[:, None]], dim=1)
-                if bool(done.all()) or len(tokens) == max_new_tokens:
+                cache = KVCache(self.config, B, T0 + max_new_tokens, idx.device, self.transformer.wte.weight.dtype)
+            seen_mask = None  # with left padding: the mask over prompt + new columns (new columns are all real)
+            if attention_mask is not None:
+                seen_mask = torch.ones(B, T0 + max_new_tokens, dtype=torch.long, device=idx.device)
+                seen_mask[:, :T0] = attention_mask
+            seq = idx  # everything fed so far (B, T0 + steps)
+            active = torch.ones(B, dtype=torch.bool, device=idx.device)  # rows that have not stopped
+            tokens, logprobs, sampled, held = [], [], [], []  # per step, (B,) each
+            h = self.hidden(idx, attention_mask, cache=cache)  # prefill: the whole prompt in one pass
+            for step in range(max_new_tokens):
+                token, logp = sample_token(self.lm_head(h[:, -1]), temperature, top_k, generator)  # (B,) each
+                tokens.append(torch.where(active, token, pad_id))
+                logprobs.append(torch.where(active, logp, 0.0))
+                sampled.append(active)  # the model chose this token: a loss may count it
+                held.append(active)  # the row holds this token: later forward passes attend to it
+                if on_token is not None:
+                    on_token(tokens[-1])
+                active = active & ~torch.isin(token, stop)
+                if step + 1 == max_new_tokens or not active.any():
                     break
-                if use_cache:  # only the new token goes through the model
-                    h = self.hidden(fed_token[:, None], mask, cache=cache)
-                else:  # recompute everything, the slow reference the cache must equal
-                    h = self.hidden(fed, mask)
-                logits = self.lm_head(h[:, -1])
-        finally:
-            self.train(was_training)
-        seq = torch.cat([idx] + [t[:, None] for t in tokens], dim=1)  # (B, T0 + N)
-        if not return_logprobs:
-            return seq
-        return seq, torch.stack(logps, dim=1), torch.stack(alive, dim=1).long()
+                # feed the sampled token; what a stopped row computes from here on is never used
+                seq = torch.cat([seq, token[:, None]], dim=1)
+                mask = seen_mask[:, : seq.size(1)] if seen_mask is not None else None
+                h = self.hidden(token[:, None], mask, cache=cache) if use_cache else self.hidden(seq, mask)
+            tokens, logprobs, mask, attention_mask = (torch.stack(x, dim=1) for x in (tokens, logprobs, sampled, held))
+        # tensors made under inference_mode cannot take part in autograd later: hand out ordinary copies
+        return Sample(tokens=tokens.clone(), logprobs=logprobs.clone(), mask=mask.long(),
+                      attention_mask=attention_mask.long())
+
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, **kwargs):
+        """KV-cache sampling after the prompts idx (B, T0) -> the sequences (B, T0 + N), N <= max_new_tokens.
+        temperature 0 = greedy. Other keyword arguments (stop_tokens, attention_mask, generator, ...) are those
+        of `sample`, which also returns the log-probs and masks."""
+        return torch.cat([idx, self.sample(idx, max_new_tokens, temperature, top_k, **kwargs).tokens], dim=1)
 
     def configure_optimizer(self, weight_decay, lr, betas=(0.9, 0.95), device_type="cpu"):
         """AdamW; weight decay on matrices (>= 2-D: Linear weights, embeddings), none on biases and LayerNorms."""
@@ -311,41 +394,25 @@ class GPT(nn.Module):
             {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
         ]
-        extra = {"fused": True} if device_type == "cuda" else {}
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, **extra)
+        # fused: the whole update in one kernel per device (on the CPU from torch 2.4 on; 4x faster there)
+        fused = device_type == "cuda" or (device_type == "cpu" and TORCH_VERSION >= (2, 4))
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, **({"fused": True} if fused else {}))
 
     @classmethod
     def from_pretrained(cls, path, vocab_size=None, dropout=0.0):
         """GPT-2 weights from a local Hugging Face checkpoint directory (config.json + model.safetensors or
-        pytorch_model.bin). Nothing is downloaded. vocab_size larger than the checkpoint's adds rows to the
-        embedding (for our chat tokens), initialised to the mean embedding."""
-        path = Path(path)
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{path}: no config.json (expected a Hugging Face GPT-2 directory)")
-        hf = json.loads((path / "config.json").read_text())
-        config = GPTConfig(block_size=hf["n_positions"], vocab_size=hf["vocab_size"], n_layer=hf["n_layer"],
-                           n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=dropout, bias=True)
-        if (path / "model.safetensors").exists():
-            sd_hf = read_safetensors(path / "model.safetensors")
-        elif (path / "pytorch_model.bin").exists():
-            sd_hf = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
-        else:
-            raise FileNotFoundError(f"{path}: neither model.safetensors nor pytorch_model.bin")
-        sd_hf = {(k if k.startswith(("transformer.", "lm_head.")) else "transformer." + k): v
-                 for k, v in sd_hf.items()}
-        model = cls(config)
-        sd = model.state_dict()
-        # Hugging Face's GPT-2 stores these Linear layers as "Conv1D" with the weight transposed: (in, out).
-        transposed = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+        pytorch_model.bin, read by checkpoint.read_gpt2). Nothing is downloaded. vocab_size larger than the
+        checkpoint's adds rows to the embedding (for our chat tokens), initialised to the mean embedding."""
+        shape, weights = read_gpt2(path)
+        model = cls(GPTConfig(**shape, dropout=dropout, bias=True))
         with torch.no_grad():
-            for k in sd:
-                if k == "lm_head.weight":
+            for name, param in model.state_dict().items():
+                if name == "lm_head.weight":
                     continue  # tied to transformer.wte.weight
-                if k not in sd_hf:
-                    raise KeyError(f"{path}: the checkpoint has no weight {k}")
-                w = sd_hf[k].float()
-                sd[k].copy_(w.t() if k.endswith(transposed) else w)
-        if vocab_size is not None and vocab_size > config.vocab_size:
+                if name not in weights:
+                    raise KeyError(f"{path}: the checkpoint has no weight {name}")
+                param.copy_(weights[name])
+        if vocab_size is not None and vocab_size > model.config.vocab_size:
             model.resize_vocab(vocab_size)
         return model
 
@@ -375,133 +442,29 @@ class ScalarGPT(nn.Module):
 
     @classmethod
     def from_gpt(cls, gpt):
+        """A ScalarGPT whose trunk is a copy of gpt (its vocabulary head is not used) and whose head is new."""
         model = cls(gpt.config)
         model.gpt.load_state_dict(gpt.state_dict())
         return model.to(gpt.transformer.wte.weight.device)
 
-    def load_trunk_from(self, gpt_state_dict):
-        self.gpt.load_state_dict(gpt_state_dict)
-
-    def forward(self, idx, attention_mask=None, position_ids=None):
+    def forward(self, idx, attention_mask=None):
         """idx (B, T) -> (B, T): the scalar read at every position (callers pick the position they need)."""
-        return self.head(self.gpt.hidden(idx, attention_mask, position_ids)).squeeze(-1)
+        return self.head(self.gpt.hidden(idx, attention_mask)).squeeze(-1)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# weights on disk
+# a model from a checkpoint
 
-
-def read_safetensors(path):
-    """The safetensors format by hand: 8 bytes (little-endian header size), a JSON header naming each tensor's
-    dtype, shape and byte range, then the raw bytes. No code can hide in it, which is the point of the format."""
-    dtypes = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-              "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        dtype = dtypes[info["dtype"]]
-        if end == start:
-            tensors[name] = torch.empty(info["shape"], dtype=dtype)
-        else:
-            tensors[name] = torch.frombuffer(bytearray(data[start:end]), dtype=dtype).reshape(info["shape"])
-    return tensors
-
-
-CHECKPOINT_FORMAT = "tinyalign-checkpoint-v1"
 MODEL_TYPES = {"GPT": GPT, "ScalarGPT": ScalarGPT}
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used (missing, unreadable, foreign, unsafe, wrong stage); names the file."""
-
-
-def checkpoint_file(path):
-    """A checkpoint path may name the file (*.pt) or the stage's output directory (then DIR/ckpt.pt)."""
-    path = Path(path)
-    return path if path.suffix == ".pt" else path / "ckpt.pt"
-
-
-def unwrapped(model):
-    """The plain module inside a DDP (`.module`) and/or torch.compile (`._orig_mod`) wrapper."""
-    while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        elif isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        else:
-            return model
-
-
-def save_checkpoint(path, model, *, stage, step=0, tokenizer=None, optimizer=None, train_config=None, extra=None):
-    """Write model + everything needed to use or resume it, atomically: a crash mid-write leaves the old file.
-
-    Only tensors and plain Python values go in, so `load_checkpoint` can read it with weights_only=True.
-    """
-    file = checkpoint_file(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    model = unwrapped(model)
-    state = {k.replace("_orig_mod.", "").replace("module.", "", 1) if k.startswith("module.") else
-             k.replace("_orig_mod.", ""): v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "model_type": type(model).__name__,
-        "model": state,
-        "config": asdict(model.config),
-        "stage": stage,
-        "step": int(step),
-        "tokenizer": tokenizer if tokenizer is None or isinstance(tokenizer, str) else tokenizer.name,
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "train_config": train_config or {},
-        "extra": extra or {},
-    }
-    tmp = file.with_name(f".{file.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, file)  # atomic on POSIX and Windows: readers see the old file or the new one
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return file
-
-
-def load_checkpoint(path, expected_stage=None, map_location="cpu"):
-    """Read a checkpoint written by save_checkpoint; every failure is a CheckpointError that names the file."""
-    file = checkpoint_file(path)
-    if not file.exists():
-        raise CheckpointError(f"{file}: no checkpoint there (run the stage that writes it first, or pass its path)")
-    try:
-        ckpt = torch.load(file, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{file}: refused: it holds pickled objects other than tensors and plain data, "
-                              f"which could run code when loaded ({str(e).splitlines()[0]})") from None
-    except Exception as e:
-        raise CheckpointError(f"{file}: unreadable, the file is truncated or not a PyTorch checkpoint "
-                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{file}: not a checkpoint of this project (no '{CHECKPOINT_FORMAT}' format tag)")
-    if expected_stage is not None:
-        stages = (expected_stage,) if isinstance(expected_stage, str) else tuple(expected_stage)
-        if ckpt["stage"] not in stages:
-            raise CheckpointError(f"{file}: is a '{ckpt['stage']}' checkpoint, but this needs "
-                                  f"{' or '.join(repr(s) for s in stages)}")
-    return ckpt
-
-
-def load_model(path, expected_stage=None, device="cpu"):
-    """-> (model, checkpoint dict): the GPT or ScalarGPT a checkpoint holds, on device, in eval mode."""
-    ckpt = load_checkpoint(path, expected_stage)
+def load_model(path, expected_stage=None, device="cpu", tokenizer=None):
+    """-> (model, checkpoint dict): the GPT or ScalarGPT a checkpoint holds, on device, in eval mode.
+    expected_stage and tokenizer (this run's Encoding) are checked as in checkpoint.load_checkpoint."""
+    ckpt = load_checkpoint(path, expected_stage, tokenizer)
     cls = MODEL_TYPES.get(ckpt["model_type"])
     if cls is None:
-        raise CheckpointError(f"{checkpoint_file(path)}: unknown model type {ckpt['model_type']!r}")
+        raise CheckpointError(f"{path}: unknown model type {ckpt['model_type']!r}")
     model = cls(GPTConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), ckpt

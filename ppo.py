@@ -11,10 +11,14 @@ One iteration:
   4. advantages with GAE, using a value model that predicts the future reward at each token;
   5. a few epochs of minibatch updates of the clipped PPO objective (policy) and a clipped value loss.
 
+The objective, every piece of it, is the pure functions at the top of this file: whitened_scores (the RM
+score a reply earns), per_token_rewards, reply_logprobs and reply_values (which position scores which reply
+token), gae, whiten, ppo_policy_loss and ppo_value_loss; adapt_kl_coef when --target_kl is set.
+
 The gold judge of the tinyworld scores the same replies (logged, never trained on), so you can watch the proxy
 reward (RM) and the true reward (gold) part ways when the KL penalty is too weak: reward over-optimisation.
 
-    python ppo.py                                    # CPU, after sft.py and reward_model.py; ~8 minutes
+    python ppo.py                                    # CPU, after sft.py and reward_model.py; ~3 minutes on 2 cores
     python ppo.py --kl_coef 0 --iters 90 --out_dir out/ppo_nokl   # watch over-optimisation
     python ppo.py --device cuda --batch_size 256
 
@@ -29,30 +33,28 @@ Where this departs from InstructGPT / Ziegler et al.:
 """
 
 import copy
-import json
-import math
-import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
-from common import (MetricsLogger, check_tokenizer, ensure_data_dir, get_device, opt, pad_batch, parse_config,
-                    plot_log, set_seed, tokenizer_for)
+from config import opt, parse_config, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
 from data.tinyworld import gold_score
-from evaluate import comparison_table, evaluate_replies, generate_replies, kl_to_reference, win_rate
-from model import checkpoint_file, load_model, save_checkpoint
-from reward_model import reward_scores
-from tokenizer import ASSISTANT, BOS, END, USER, render_prompt, special_id
+from device import get_device, set_seed
+from evaluate import compare_models
+from logger import MetricsLogger
+from model import at_last_token, last_index, load_model
+from replies import generate_replies, reply_batch
+from training import clip_gradients, frozen, save_run
 
 NO_END_SCORE = -1.5  # whitened score given to a reply that does not end with <|end|>
 
 
 # ----------------------------------------------------------------------------------------------------------
-# the pure functions of PPO for language models. Shapes: B replies, T reply tokens (right-padded);
-# mask (B, T) is 1 on real reply tokens.
+# loss: the objective of PPO for language models, as pure functions. Shapes: B replies, T reply tokens
+# (right-padded); mask (B, T) is 1 on real reply tokens.
 
 
 def per_token_rewards(logprobs, ref_logprobs, scores, mask, kl_coef):
@@ -74,11 +76,30 @@ def per_token_rewards(logprobs, ref_logprobs, scores, mask, kl_coef):
     return rewards * mask, kl
 
 
-def last_index(mask):
-    """(B, T) 0/1 -> (B,) index of the last 1 in each row."""
-    T = mask.size(1)
-    positions = torch.arange(T, device=mask.device).expand_as(mask)
-    return torch.where(mask.bool(), positions, -1).max(dim=1).values.clamp(min=0)
+def whitened_scores(raw_scores, finished, score_mean, score_std):
+    """The score each reply earns, (B,) -> (B,): the reward model's score whitened with the mean and std it had on
+    training replies (stored by reward_model.py), (r - score_mean) / score_std; a reply that did not end with
+    <|end|> (finished False) gets NO_END_SCORE instead, whatever the reward model says of it."""
+    return torch.where(finished, (raw_scores - score_mean) / score_std, torch.full_like(raw_scores, NO_END_SCORE))
+
+
+def reply_logprobs(token_logprobs, P):
+    """(B, P + T - 1) log-probs of prompt + reply rows, column j = log p(token j+1 | tokens <= j), as
+    GPT.token_logprobs returns them -> (B, T), the reply tokens' own. The prompt fills columns 0..P-1 and reply
+    token t is token P + t, so its log-prob is in column P - 1 + t: the logits at the prompt's last position
+    predict the first reply token.
+
+        tokens:     p0 p1 ... p(P-1) | y0    y1    ...
+        log-prob:                      col P-1, col P, ...
+    """
+    return token_logprobs[:, P - 1:]
+
+
+def reply_values(values, P):
+    """(B, P + T) values of prompt + reply rows, one per position -> (B, T): V_t, the value of the state before
+    reply token t is chosen, read where that choice is made: position P - 1 + t (the value after the last reply
+    token is not needed: the episode ends there)."""
+    return values[:, P - 1: -1]
 
 
 def gae(rewards, values, mask, gamma, lam):
@@ -145,6 +166,23 @@ def ppo_value_loss(values, old_values, returns, mask, clip_eps_value):
     return 0.5 * masked_mean(torch.max(vf_loss1, vf_loss2), mask)
 
 
+def adapt_kl_coef(kl_coef, kl, target_kl, batch_size, horizon=10_000):
+    """The adaptive KL controller of Ziegler et al. (2019): steer the measured KL per reply towards target_kl,
+
+        kl_coef <- kl_coef * (1 + clip(kl / target_kl - 1, -0.2, 0.2) * batch_size / horizon)
+    """
+    error = max(-0.2, min(0.2, kl / target_kl - 1))
+    return kl_coef * (1 + error * batch_size / horizon)
+
+
+def ppo_diagnostics(logprobs, old_logprobs, mask, clip_eps):
+    """How far an update moved the policy, over the masked tokens -> (clipfrac, approx_kl): the share of tokens
+    whose ratio pi_new / pi_old left [1 - clip_eps, 1 + clip_eps], and the k3 estimate of KL(old || new)."""
+    logratio = logprobs - old_logprobs
+    ratio = torch.exp(logratio)
+    return masked_mean(((ratio - 1).abs() > clip_eps).float(), mask), masked_mean((ratio - 1) - logratio, mask)
+
+
 def kl_estimators(logprobs, ref_logprobs):
     """Per-token estimates of KL(pi || pi_ref) from tokens sampled from pi (Schulman, "Approximating KL"):
     k1 = log r with r = pi / pi_ref (unbiased, noisy, can be < 0); k3 = (1/r - 1) + log r (unbiased, >= 0)."""
@@ -159,7 +197,7 @@ def kl_estimators(logprobs, ref_logprobs):
 @dataclass
 class Config:
     """RLHF: PPO against the reward model, with a KL penalty to the SFT model."""
-    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     policy: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
     reward_model: str = opt("out/rm", "reward model checkpoint (also the value model's starting point)")
@@ -187,92 +225,104 @@ class Config:
     seed: int = opt(1337, "random seed")
 
 
+# ----------------------------------------------------------------------------------------------------------
+# data: rollouts
+
+
+@torch.no_grad()
+def rollout(policy, reference, reward_model, value_model, enc, prompts, *, max_new_tokens, temperature, generator,
+            score_mean, score_std, device):
+    """One reply per prompt from the policy, and everything the update needs, computed without gradients -> dict:
+    ids, attention_mask (B, P + T): prompts left-padded, then replies right-padded (replies.reply_batch); P;
+    mask (B, T) 1 on reply tokens (the stop token included); logprobs, ref_logprobs (B, T) under the policy and
+    the reference, at the sampling temperature; values (B, T); raw_scores (B,) the reward model's, read at each
+    row's last token; scores (B,) whitened; finished (B,); texts."""
+    # no top-k: the log-probs (and so the KL) must be those of the distribution the replies are sampled from
+    replies = generate_replies(policy, enc, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                               batch_size=len(prompts), generator=generator, device=device)
+    ids, attention_mask, mask, P = reply_batch(replies)
+    ids, attention_mask, mask = ids.to(device), attention_mask.to(device), mask.to(device).float()
+    raw_scores = at_last_token(reward_model(ids, attention_mask=attention_mask), attention_mask)  # at <|end|>
+    finished = torch.tensor([r.finished for r in replies], device=device)
+    return dict(ids=ids, attention_mask=attention_mask, P=P, mask=mask,
+                logprobs=reply_logprobs(policy.token_logprobs(ids, attention_mask, temperature), P) * mask,
+                ref_logprobs=reply_logprobs(reference.token_logprobs(ids, attention_mask, temperature), P) * mask,
+                values=reply_values(value_model(ids, attention_mask=attention_mask), P) * mask,
+                raw_scores=raw_scores, scores=whitened_scores(raw_scores, finished, score_mean, score_std),
+                finished=finished, texts=[r.text for r in replies])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# evaluation
+
+
+def rollout_stats(ro, returns, prompts):
+    """The log line's view of one iteration's rollouts: the proxy reward (RM) and the true reward (the gold judge,
+    never trained on), the KL to the reference per reply (k1, the one in the reward, and k3), the entropy as the
+    mean of -log pi(sampled token), reply length, the share of finished replies, and how much of the returns'
+    variance the value model explains."""
+    mask = ro["mask"]
+    k1, k3 = kl_estimators(ro["logprobs"], ro["ref_logprobs"])
+    var_returns = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
+    explained_var = 1 - masked_mean(((returns - ro["values"]) * mask) ** 2, mask) / var_returns.clamp(min=1e-8)
+    gold = [gold_score(p, t) for p, t in zip(prompts, ro["texts"])]
+    return dict(rm_score=ro["raw_scores"].mean().item(), gold=sum(gold) / len(gold),
+                kl=(k1 * mask).sum(1).mean().item(), k3=(k3 * mask).sum(1).mean().item(),
+                entropy=(-masked_mean(ro["logprobs"], mask)).item(), length=mask.sum(1).mean().item(),
+                finished=ro["finished"].float().mean().item(), explained_var=explained_var.item())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# main
+
+
 def main(argv=None):
+    # ------------------------------------------------------------------------------------------------------
+    # config
     cfg = parse_config(Config, argv)
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
     enc = tokenizer_for(data_dir, cfg.tokenizer)
-    out_dir = Path(cfg.out_dir)
     if cfg.batch_size % cfg.minibatch_size:
         raise ValueError(f"--batch_size {cfg.batch_size} must be a multiple of --minibatch_size {cfg.minibatch_size}")
 
     # ------------------------------------------------------------------------------------------------------
-    # data: prompts, rendered up to <|assistant|>
+    # model: policy (trained), reference (frozen SFT), reward model (frozen), value model (trained, from the RM);
+    # all in eval mode: dropout is off (note 3), and gradients still flow in eval mode
+    policy, _ = load_model(cfg.policy, expected_stage="sft", device=device, tokenizer=enc)
+    reference = frozen(copy.deepcopy(policy))
+    reward_model, rm_ckpt = load_model(cfg.reward_model, expected_stage="rm", device=device, tokenizer=enc)
+    value_model = copy.deepcopy(reward_model)
+    frozen(reward_model)
+    score_mean, score_std = rm_ckpt["extra"].get("score_mean", 0.0), rm_ckpt["extra"].get("score_std", 1.0) or 1.0
+
+    # ------------------------------------------------------------------------------------------------------
+    # data: prompts for the rollouts, and held-out ones for the evaluation
     prompts = load_prompts(cfg.prompts or str(data_dir / "prompts_train.jsonl"))
     eval_prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
-    end = special_id(enc, END)
-    stops = [end, special_id(enc, USER), special_id(enc, BOS), special_id(enc, ASSISTANT)]
 
     # ------------------------------------------------------------------------------------------------------
-    # models: policy (trained), reference (frozen SFT), reward model (frozen), value model (trained, from the RM)
-    policy, ckpt = load_model(cfg.policy, expected_stage="sft", device=device)
-    check_tokenizer(enc, ckpt, cfg.policy)
-    reference = copy.deepcopy(policy)
-    reward_model, rm_ckpt = load_model(cfg.reward_model, expected_stage="rm", device=device)
-    check_tokenizer(enc, rm_ckpt, cfg.reward_model)
-    for frozen in (reference, reward_model):
-        frozen.eval()
-        for p in frozen.parameters():
-            p.requires_grad_(False)
-    value_model = copy.deepcopy(reward_model)
-    for p in value_model.parameters():
-        p.requires_grad_(True)
-    for m in (policy, value_model):
-        m.eval()  # dropout off everywhere (see note 3); gradients still flow in eval mode
-    rm_mean, rm_std = rm_ckpt["extra"].get("score_mean", 0.0), rm_ckpt["extra"].get("score_std", 1.0) or 1.0
-
-    # ------------------------------------------------------------------------------------------------------
-    # optimizers (the policy's learning rate is small: it starts from a good model and must not fall apart)
+    # optimizer (the policy's learning rate is small: it starts from a good model and must not fall apart)
     policy_opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
     value_opt = torch.optim.AdamW(value_model.parameters(), lr=cfg.value_lr, betas=(0.9, 0.95), weight_decay=0.0)
     kl_coef = cfg.kl_coef
 
     # ------------------------------------------------------------------------------------------------------
-    # rollouts: sample, then score everything the update needs (all without gradients)
-    @torch.no_grad()
-    def rollout(batch_prompts, generator):
-        prompt_ids = [render_prompt(enc, p) for p in batch_prompts]
-        ids, prompt_mask = pad_batch(prompt_ids, pad_id=0, side="left")
-        ids, prompt_mask = ids.to(device), prompt_mask.to(device)
-        P = ids.size(1)
-        max_new = min(cfg.max_new_tokens, policy.config.block_size - max(len(p) for p in prompt_ids))
-        # no top-k: the log-probs (and so the KL) must be those of the distribution we actually sample from
-        seq, gen_logprobs, mask = policy.generate(ids, max_new, temperature=cfg.temperature, stop_tokens=stops,
-                                                  attention_mask=prompt_mask, generator=generator,
-                                                  return_logprobs=True)
-        full_mask = torch.cat([prompt_mask, mask], dim=1)  # (B, P + T)
-        mask = mask.float()  # (B, T): 1 on the reply's tokens (its stop token included)
-        # log pi and log pi_ref of each reply token: the logits at position P-1+t predict reply token t
-        logprobs = policy.sequence_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
-        ref_logprobs = reference.sequence_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
-        # V_t = the value of the state before reply token t is chosen
-        values = value_model(seq, attention_mask=full_mask)[:, P - 1: -1] * mask
-        reply_tokens = seq[:, P:]
-        finished = (reply_tokens.gather(1, last_index(mask.long())[:, None]).squeeze(1) == end) & (mask.sum(1) > 0)
-        scores = (reward_scores(reward_model, seq, full_mask) - rm_mean) / rm_std  # read at <|end|>
-        scores = torch.where(finished, scores, torch.full_like(scores, NO_END_SCORE))
-        texts = []
-        for row, m, fin in zip(reply_tokens.tolist(), mask.tolist(), finished.tolist()):
-            toks = [t for t, keep in zip(row, m) if keep]
-            texts.append(enc.decode(toks[:-1] if fin else [t for t in toks if t not in stops]))
-        return dict(seq=seq, full_mask=full_mask, P=P, mask=mask, logprobs=logprobs * mask,
-                    gen_logprobs=gen_logprobs, ref_logprobs=ref_logprobs * mask, values=values, scores=scores,
-                    raw_scores=reward_scores(reward_model, seq, full_mask), finished=finished, texts=texts)
-
-    # ------------------------------------------------------------------------------------------------------
     # training loop
-    logger = MetricsLogger(out_dir, "ppo")
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    order_gen = torch.Generator().manual_seed(cfg.seed)
+    logger = MetricsLogger(cfg.out_dir, "ppo")
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)  # the rollouts' samples
+    order_gen = torch.Generator().manual_seed(cfg.seed)  # which prompts, and the minibatches
     t_start = time.time()
     for it in range(1, cfg.iters + 1):
         t0 = time.time()
         idx = torch.randint(len(prompts), (cfg.batch_size,), generator=order_gen).tolist()
         batch_prompts = [prompts[i] for i in idx]
-        ro = rollout(batch_prompts, gen)
-        mask = ro["mask"]
-        rewards, kl = per_token_rewards(ro["logprobs"], ro["ref_logprobs"], ro["scores"], mask, kl_coef)
+        ro = rollout(policy, reference, reward_model, value_model, enc, batch_prompts, generator=gen,
+                     max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, score_mean=score_mean,
+                     score_std=score_std, device=device)
+        mask, P = ro["mask"], ro["P"]
+        rewards, _ = per_token_rewards(ro["logprobs"], ro["ref_logprobs"], ro["scores"], mask, kl_coef)
         advantages, returns = gae(rewards, ro["values"], mask, cfg.gamma, cfg.lam)
         advantages = whiten(advantages, mask)
         t_gen = time.time() - t0
@@ -284,84 +334,49 @@ def main(argv=None):
             perm = torch.randperm(cfg.batch_size, generator=order_gen)
             for start in range(0, cfg.batch_size, cfg.minibatch_size):
                 mb = perm[start: start + cfg.minibatch_size].to(device)
-                seq, full_mask, m = ro["seq"][mb], ro["full_mask"][mb], mask[mb]
-                P = ro["P"]
-                new_logprobs = policy.sequence_logprobs(seq, full_mask, cfg.temperature)[:, P - 1:]
+                ids, attention_mask, m = ro["ids"][mb], ro["attention_mask"][mb], mask[mb]
+                new_logprobs = reply_logprobs(policy.token_logprobs(ids, attention_mask, cfg.temperature), P)
                 pg_loss = ppo_policy_loss(new_logprobs, ro["logprobs"][mb], advantages[mb], m, cfg.clip_eps)
-                new_values = value_model(seq, attention_mask=full_mask)[:, P - 1: -1]
+                new_values = reply_values(value_model(ids, attention_mask=attention_mask), P)
                 vf_loss = ppo_value_loss(new_values, ro["values"][mb], returns[mb], m, cfg.clip_eps_value)
                 policy_opt.zero_grad(set_to_none=True)
                 value_opt.zero_grad(set_to_none=True)
                 (pg_loss + vf_loss).backward()  # two separate networks: each gets only its own loss's gradient
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
-                torch.nn.utils.clip_grad_norm_(value_model.parameters(), cfg.grad_clip)
+                clip_gradients(policy.parameters(), cfg.grad_clip)
+                clip_gradients(value_model.parameters(), cfg.grad_clip)
                 policy_opt.step()
                 value_opt.step()
-                with torch.no_grad():
-                    logratio = new_logprobs - ro["logprobs"][mb]
-                    ratio = torch.exp(logratio)
-                    stats["pg_loss"].append(pg_loss.item())
-                    stats["vf_loss"].append(vf_loss.item())
-                    stats["clipfrac"].append(masked_mean(((ratio - 1).abs() > cfg.clip_eps).float(), m).item())
-                    stats["approx_kl"].append(masked_mean((ratio - 1) - logratio, m).item())  # k3 of old || new
+                clipfrac, approx_kl = ppo_diagnostics(new_logprobs.detach(), ro["logprobs"][mb], m, cfg.clip_eps)
+                for key, value in zip(stats, (pg_loss, vf_loss, clipfrac, approx_kl)):
+                    stats[key].append(value.item())
         t_update = time.time() - t1
 
-        # logs: proxy reward (RM) and true reward (gold judge, never trained on) of this iteration's replies
-        k1, k3 = kl_estimators(ro["logprobs"], ro["ref_logprobs"])
-        kl_per_reply = (k1 * mask).sum(1).mean().item()
-        residual = ((returns - ro["values"]) * mask)
-        var_returns = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
-        explained_var = 1 - masked_mean(residual ** 2, mask) / var_returns.clamp(min=1e-8)
-        gold = [gold_score(p, t) for p, t in zip(batch_prompts, ro["texts"])]
-        n_tok = int(ro["full_mask"].sum())
-        logger.log(it, rm_score=ro["raw_scores"].mean().item(), gold=sum(gold) / len(gold), kl=kl_per_reply,
-                   k3=(k3 * mask).sum(1).mean().item(), kl_coef=kl_coef,
-                   entropy=(-masked_mean(ro["logprobs"], mask)).item(), length=mask.sum(1).mean().item(),
-                   finished=ro["finished"].float().mean().item(), pg_loss=sum(stats["pg_loss"]) / len(stats["pg_loss"]),
-                   vf_loss=sum(stats["vf_loss"]) / len(stats["vf_loss"]),
-                   clipfrac=sum(stats["clipfrac"]) / len(stats["clipfrac"]),
-                   approx_kl=sum(stats["approx_kl"]) / len(stats["approx_kl"]), explained_var=explained_var.item(),
-                   gen_s=t_gen, update_s=t_update, **{"tok/s": n_tok * (1 + 2 * cfg.ppo_epochs) / (t_gen + t_update)})
-        if cfg.target_kl > 0:  # adaptive KL controller (Ziegler et al. 2019): steer the KL towards a target
-            error = max(-0.2, min(0.2, kl_per_reply / cfg.target_kl - 1))
-            kl_coef *= 1 + error * cfg.batch_size / 10_000
+        log = rollout_stats(ro, returns, batch_prompts)
+        n_tok = int(ro["attention_mask"].sum()) * (1 + 2 * cfg.ppo_epochs)  # forward passes over every token
+        logger.log(it, **log, kl_coef=kl_coef, **{k: sum(v) / len(v) for k, v in stats.items()}, gen_s=t_gen,
+                   update_s=t_update, **{"tok/s": n_tok / (t_gen + t_update)})
+        if cfg.target_kl > 0:
+            kl_coef = adapt_kl_coef(kl_coef, log["kl"], cfg.target_kl, cfg.batch_size)
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
-    # evaluation: SFT (the reference) vs PPO on held-out prompts, same sampling settings as sft.py / dpo.py
+    # evaluation: SFT (the reference) and PPO on the same held-out prompts, sampled as in sft.py and dpo.py
     metrics = {"train_seconds": round(train_seconds, 1), "kl_coef": kl_coef}
     if eval_prompts:
-        kw = dict(temperature=cfg.eval_temperature, seed=cfg.seed, device=device)
-        sft_rows, ppo_rows = generate_replies(reference, enc, eval_prompts, **kw), generate_replies(policy, enc, eval_prompts, **kw)
-        sft_summary, ppo_summary = evaluate_replies(sft_rows), evaluate_replies(ppo_rows)
-        metrics.update(sft=sft_summary, ppo=ppo_summary,
-                       win_rate_vs_sft=win_rate([r["gold"] for r in ppo_rows], [r["gold"] for r in sft_rows]),
-                       kl_to_sft=kl_to_reference(policy, reference, ppo_rows, temperature=cfg.eval_temperature,
-                                                 device=device))
-        print(f"\nheld-out prompts: {len(eval_prompts)}, temperature {cfg.eval_temperature}")
-        print(comparison_table({"sft": sft_summary, "ppo": ppo_summary}))
-        print(f"win rate of PPO over SFT (gold judge): {metrics['win_rate_vs_sft']:.3f}; "
-              f"KL(ppo || sft) per reply: {metrics['kl_to_sft']:.3f} nats")
-        with open(out_dir / "samples.jsonl", "w") as f:
-            for s, p in zip(sft_rows, ppo_rows):
-                f.write(json.dumps({"prompt": s["prompt"], "sft": s["reply"], "sft_gold": s["gold"],
-                                    "ppo": p["reply"], "ppo_gold": p["gold"]}) + "\n")
+        metrics.update(compare_models({"sft": reference, "ppo": policy}, enc, eval_prompts,
+                                      temperature=cfg.eval_temperature, seed=cfg.seed, device=device,
+                                      samples_file=f"{cfg.out_dir}/samples.jsonl"))
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_checkpoint(out_dir, policy, stage="ppo", step=cfg.iters, tokenizer=enc.name, train_config=asdict(cfg),
-                    extra={k: v for k, v in metrics.items() if not isinstance(v, dict)})
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_log(out_dir / "log.jsonl", out_dir / "reward_vs_gold.png", [["rm_score", "gold"], "kl"],
-             title=f"PPO, kl_coef={cfg.kl_coef}: proxy (RM) vs true (gold) reward")
-    plot_log(out_dir / "log.jsonl", out_dir / "ppo.png", [["pg_loss", "vf_loss"], ["clipfrac", "approx_kl"],
-                                                          "explained_var", ["entropy"], "length"], title="PPO")
-    print(f"done in {time.time() - t_start:.0f}s; wrote {checkpoint_file(out_dir)}")
+    save_run(cfg.out_dir, metrics, [("reward_vs_gold.png", [["rm_score", "gold"], "kl"],
+                                     f"PPO, kl_coef={cfg.kl_coef}: proxy (RM) vs true (gold) reward"),
+                                    ("ppo.png", [["pg_loss", "vf_loss"], ["clipfrac", "approx_kl"], "explained_var",
+                                                 ["entropy"], "length"], "PPO")],
+             model=policy, stage="ppo", step=cfg.iters, tokenizer=enc.name, train_config=asdict(cfg),
+             started=t_start)
     return metrics
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"ppo.py: {e}")
+    run(main)

@@ -7,7 +7,7 @@ answer key (self-supervised). Facts come along for free: to predict "Mia's hat i
 know that Mia's hat is red. What pre-training does NOT teach is to answer: given "What colour is Mia's hat?"
 a pre-trained model continues the text (another question, a story...). That is SFT's job (sft.py).
 
-    python pretrain.py                                   # CPU, the tinyworld, ~4-5 minutes on 2 cores
+    python pretrain.py                                   # CPU, the tinyworld, ~4 minutes on 2 cores
     python pretrain.py --preset gpu                      # a laptop GPU: a 10M-parameter model (bf16 on CUDA)
     python pretrain.py --preset gpu --compile            # the same, torch.compile'd (first step compiles)
     torchrun --nproc_per_node=4 pretrain.py --preset gpu # several GPUs (DDP; nccl on CUDA, gloo on CPU)
@@ -30,6 +30,7 @@ Where this departs from GPT-2 / nanoGPT-style training:
 """
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -42,9 +43,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, StopRequest, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt,
-                    parse_config, peak_flops, plot_log, read_log, set_seed, tokenizer_for)
-from model import GPT, GPTConfig, checkpoint_file, load_checkpoint, load_model, save_checkpoint
+from checkpoint import check_tokenizer, checkpoint_file, load_checkpoint, save_checkpoint
+from config import opt, parse_config, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
+from device import autocast, get_device, peak_flops, set_seed
+from logger import MetricsLogger
+from model import GPT, GPTConfig, evaluating, load_model
+from tokenizer import BOS
+from training import StopRequest, clip_gradients, lr_at, save_run, set_lr
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -77,7 +83,7 @@ def causal_lm_loss(logits, targets):
 @dataclass
 class Config:
     """Pre-train a GPT with the causal language-modelling loss."""
-    data_dir: str = opt("data/tinyworld", "train.bin, val.bin, meta.json (the tinyworld is generated if missing)")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "train.bin, val.bin, meta.json (the tinyworld is generated if missing)")
     tokenizer: str = opt("", "'' = the data's own (data_dir/tokenizer.bpe, or gpt2 per meta.json), 'gpt2', or a .bpe")
     out_dir: str = opt("out/pretrain", "where the checkpoint, log.jsonl, loss.png and metrics.json go")
     init: str = opt("scratch", "'scratch', a pretrain checkpoint to start from, or 'gpt2:DIR' (a local HF GPT-2)")
@@ -112,7 +118,7 @@ class Config:
 
 # Presets are command-line options put before the user's own, so anything given explicitly still wins.
 PRESETS = {
-    # ~10M parameters, 16k tokens a step: a few minutes on a laptop GPU (not measured here: no GPU was at hand)
+    # ~10M parameters, 16k tokens a step, sized for a laptop GPU
     "gpu": "--n_layer 6 --n_head 6 --n_embd 384 --block_size 256 --batch_size 64 --max_iters 1000 --lr 1e-3 "
            "--min_lr 1e-4 --warmup 100 --dropout 0.1 --eval_interval 250",
     # GPT-2 small (124M) from scratch, 64k tokens a step; needs GPT-2-tokenised data (python -m data.prepare)
@@ -139,22 +145,14 @@ def resolve_config(argv=None):
     return Config(**{**saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE}}), ckpt
 
 
-def leave_process_group():
-    """DDP: every rank calls this on its way out, at the same point of the run. The barrier makes the other ranks
-    wait while rank 0 evaluates, samples and saves, so that no rank tears the process group down (and exits)
-    while another is still working: a gloo group destroyed on one side only can abort the other process."""
-    import torch.distributed as dist
-    dist.barrier()
-    dist.destroy_process_group()
-
-
-def main(argv=None):
-    cfg, ckpt = resolve_config(argv)
-
-    # DDP: torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; every process trains on different windows
+def setup_device(name):
+    """The device of this process -> (ddp, rank, world_size, device). Under torchrun (WORLD_SIZE > 1) it joins the
+    process group, each process on its own GPU (nccl) or on the CPU (gloo); alone: (False, 0, 1, device)."""
+    device = get_device(name)
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True  # what autocast leaves in fp32 still uses tensor cores
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank, world_size = 0, 1
-    device = get_device(cfg.device)
     if ddp:
         import torch.distributed as dist
         rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -162,59 +160,92 @@ def main(argv=None):
             device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
             torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    master = rank == 0
-    set_seed(cfg.seed)
-    device_type = device.split(":")[0]
-    if device_type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # what autocast leaves in fp32 still uses tensor cores
+    return ddp, rank, world_size, device
 
-    # ------------------------------------------------------------------------------------------------------
-    # data: the token files, memory-mapped; a batch = random windows of block_size + 1 tokens
-    data_dir = ensure_data_dir(cfg.data_dir) if master or not ddp else Path(cfg.data_dir)
+
+def wrapped_for_training(model, compile, ddp, device_type):
+    """model inside torch.compile and/or DDP, as asked; the plain module stays what evaluation, sampling and
+    checkpoints use."""
+    if compile:
+        model = torch.compile(model)
     if ddp:
-        torch.distributed.barrier()  # rank 0 may have generated the data
-    meta = json.loads((Path(cfg.data_dir) / "meta.json").read_text())
-    enc = tokenizer_for(cfg.data_dir, cfg.tokenizer)
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[int(os.environ["LOCAL_RANK"])]
+                                                          if device_type == "cuda" else None)
+    return model
+
+
+def agree_over_processes(loss, stop, device, world_size):
+    """DDP, once per step: the mean loss over all processes (each sees its own micro-batches) and whether any of
+    them was asked to stop (Ctrl-C, SIGTERM), in one all-reduce -> (mean loss, stop). Every rank gets the same
+    answer, so every rank stops at the same step."""
+    t = torch.tensor([loss, float(stop)], device=device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+    return t[0].item() / world_size, t[1].item() > 0
+
+
+def leave_process_group():
+    """DDP: every rank calls this on its way out, at the same point of the run. The barrier makes the other ranks
+    wait while rank 0 evaluates, samples and saves, so that no rank tears the group down (and exits) while
+    another is still working. The caller drops its DDP wrapper first: the wrapper holds the group, and a gloo
+    group that outlives destroy_process_group() is torn down while the interpreter exits, which can abort the
+    process ("terminate called without an active exception")."""
+    gc.collect()  # the dropped DDP wrapper, if a reference cycle still holds it
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# data: the token files, memory-mapped; a batch = random windows of block_size + 1 tokens
+
+
+def load_tokens(data_dir, enc, block_size):
+    """data_dir's train.bin and val.bin as memory-mapped arrays of token ids -> {"train": ..., "val": ...}."""
+    meta = json.loads((Path(data_dir) / "meta.json").read_text())
     if meta.get("tokenizer", enc.name) != enc.name:
         raise ValueError(f"{data_dir}/meta.json: the tokens were made by tokenizer {meta['tokenizer']!r}, but "
                          f"--tokenizer gives {enc.name!r}; prepare the data again or drop --tokenizer")
     dtype = np.dtype(meta.get("dtype", "uint16"))
     splits = {s: np.memmap(Path(data_dir) / f"{s}.bin", dtype=dtype, mode="r") for s in ("train", "val")}
     for s, arr in splits.items():
-        if len(arr) < cfg.block_size + 1:
-            raise ValueError(f"{data_dir}/{s}.bin has {len(arr)} tokens, fewer than block_size + 1 = "
-                             f"{cfg.block_size + 1}")
+        if len(arr) < block_size + 1:
+            raise ValueError(f"{data_dir}/{s}.bin has {len(arr)} tokens, fewer than block_size + 1 = {block_size + 1}")
+    return splits
 
-    def get_batch(split, generator):
-        arr = splits[split]
-        starts = torch.randint(len(arr) - cfg.block_size, (cfg.batch_size,), generator=generator)
-        windows = torch.stack([torch.from_numpy(arr[s: s + cfg.block_size + 1].astype(np.int64)) for s in starts])
-        x, y = windows[:, :-1], windows[:, 1:]  # (B, T) each: y is x shifted left by one
-        return x.to(device), y.to(device)
 
-    def step_seed(step, micro):
-        # a function of (step, micro-batch, rank) only: a resumed run draws the very same windows and dropout
-        return cfg.seed * 1_000_003 + (step * cfg.grad_accum + micro) * world_size + rank
+def get_batch(tokens, block_size, batch_size, generator, device):
+    """batch_size windows of block_size + 1 tokens, at random starts -> x, y (B, T): y is x shifted left by one."""
+    starts = torch.randint(len(tokens) - block_size, (batch_size,), generator=generator)
+    windows = torch.stack([torch.from_numpy(tokens[s: s + block_size + 1].astype(np.int64)) for s in starts])
+    x, y = windows[:, :-1], windows[:, 1:]  # (B, T) each
+    return x.to(device), y.to(device)
 
-    # ------------------------------------------------------------------------------------------------------
-    # model
-    out_dir = Path(cfg.out_dir)
-    step = 0
+
+def step_seed(seed, step, micro, grad_accum, world_size, rank):
+    """The seed of one micro-batch's windows and dropout: a function of (step, micro-batch, rank) only, so a
+    resumed run draws the very same windows and dropout masks as the uninterrupted one."""
+    return seed * 1_000_003 + (step * grad_accum + micro) * world_size + rank
+
+
+# ----------------------------------------------------------------------------------------------------------
+# model
+
+
+def build_model(cfg, enc, ckpt, device):
+    """The GPT to train -> (model, the step it has reached): the checkpoint being resumed, GPT-2's weights
+    (--init gpt2:DIR), another pre-training checkpoint (--init PATH), or a new one (--init scratch), on device.
+    Every one must have been trained with this run's tokenizer."""
     if ckpt is not None:  # --resume
-        check_tokenizer(enc, ckpt, checkpoint_file(out_dir))
+        check_tokenizer(enc, ckpt, checkpoint_file(cfg.out_dir))
         model = GPT(GPTConfig(**ckpt["config"]))
         model.load_state_dict(ckpt["model"])
-        step = ckpt["step"]
-        if master:
-            print(f"resuming {checkpoint_file(out_dir)} at step {step} with its saved configuration")
-    elif cfg.init.startswith("gpt2:"):
+        return model.to(device), ckpt["step"]
+    if cfg.init.startswith("gpt2:"):
         if enc.name != "gpt2":
             raise ValueError("--init gpt2:DIR needs GPT-2's tokenizer: data prepared with "
                              "`python -m data.prepare --tokenizer gpt2` (or pass --tokenizer gpt2)")
         model = GPT.from_pretrained(cfg.init[len("gpt2:"):], vocab_size=enc.n_vocab, dropout=cfg.dropout)
     elif cfg.init != "scratch":
-        model, init_ckpt = load_model(cfg.init, expected_stage="pretrain")
-        check_tokenizer(enc, init_ckpt, cfg.init)
+        model, _ = load_model(cfg.init, expected_stage="pretrain", tokenizer=enc)
     else:
         model = GPT(GPTConfig(block_size=cfg.block_size, vocab_size=enc.n_vocab, n_layer=cfg.n_layer,
                               n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout))
@@ -222,16 +253,82 @@ def main(argv=None):
         raise ValueError(f"the model has {model.config.vocab_size} tokens but tokenizer {enc.name} has {enc.n_vocab}")
     if cfg.block_size > model.config.block_size:
         raise ValueError(f"--block_size {cfg.block_size} exceeds the model's {model.config.block_size} positions")
-    model.to(device)
+    return model.to(device), 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# evaluation: the same fixed batches every time, so numbers are comparable across steps and runs
+
+
+@torch.no_grad()
+def estimate_loss(model, splits, block_size, batch_size, eval_iters, device):
+    """Mean causal_lm_loss over eval_iters batches of each split, always the same ones -> {"train": .., "val": ..}."""
+    out = {}
+    with evaluating(model):  # dropout off
+        for split, tokens in splits.items():
+            g = torch.Generator().manual_seed(10_000)
+            losses = []
+            for _ in range(eval_iters):
+                x, y = get_batch(tokens, block_size, batch_size, g, device)
+                with autocast(device):
+                    logits = model(x)  # (B, T, V)
+                losses.append(causal_lm_loss(logits, y).item())
+            out[split] = sum(losses) / len(losses)
+    return out
+
+
+def evaluate(model, enc, splits, cfg, device, step):
+    """What is printed at step 0 and every eval_interval steps: the losses on fixed batches of both splits (at
+    step 0 beside ln V, the loss of a uniform guess) and, once training has begun, 3 documents the model writes
+    -> {"step", "train_loss", "val_loss", "samples"}."""
+    losses = estimate_loss(model, splits, cfg.block_size, cfg.batch_size, cfg.eval_iters, device)
+    texts = sample_documents(model, enc, 3, cfg.sample_tokens, cfg.seed, device) if step > 0 else []
+    print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+          + (f" (ln V = {math.log(enc.n_vocab):.4f})" if step == 0 else ""))
+    for text in texts:
+        print(f"  sample: {text[:200]!r}")
+    return {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "samples": texts}
+
+
+def sample_documents(model, enc, n, max_tokens, seed, device):
+    """n documents written by the model: every document starts with <|endoftext|>, so generating from it alone
+    writes a new one (temperature 0.8, top-k 50), cut at the next <|endoftext|>."""
+    bos = torch.tensor([[enc.encode_single_token(BOS)]] * n, device=device)  # (n, 1)
+    g = torch.Generator(device=device).manual_seed(seed)
+    out = model.generate(bos, min(max_tokens, model.config.block_size - 1), temperature=0.8, top_k=50, generator=g)
+    return [enc.decode(row[1:].tolist()).split(BOS)[0].strip() for row in out]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# main
+
+
+def main(argv=None):
+    # ------------------------------------------------------------------------------------------------------
+    # config; DDP: torchrun sets WORLD_SIZE/RANK/LOCAL_RANK, and every process trains on different windows
+    cfg, ckpt = resolve_config(argv)
+    ddp, rank, world_size, device = setup_device(cfg.device)
+    master = rank == 0
+    set_seed(cfg.seed)
+    device_type = device.split(":")[0]
+    data_dir = ensure_data_dir(cfg.data_dir) if master or not ddp else Path(cfg.data_dir)
+    if ddp:
+        torch.distributed.barrier()  # rank 0 may have generated the data
+    enc = tokenizer_for(data_dir, cfg.tokenizer)
+    out_dir = Path(cfg.out_dir)
+
+    # ------------------------------------------------------------------------------------------------------
+    # model
+    model, step = build_model(cfg, enc, ckpt, device)
     raw_model = model  # the plain module: what evaluation, sampling and checkpoints use
     if master:
-        print(f"model: {raw_model.num_params(non_embedding=False) / 1e6:.2f}M parameters, {model.config}; "
-              f"device {device}, {world_size} process(es)")
-    if cfg.compile:
-        model = torch.compile(model)
-    if ddp:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[int(os.environ["LOCAL_RANK"])]
-                                                          if device_type == "cuda" else None)
+        print(f"model: {raw_model.num_params(non_embedding=False) / 1e6:.2f}M parameters, {model.config}; device "
+              f"{device}, {world_size} process(es)" + (f"; resuming step {step}, saved config" if step else ""))
+    model = wrapped_for_training(model, cfg.compile, ddp, device_type)
+
+    # ------------------------------------------------------------------------------------------------------
+    # data
+    splits = load_tokens(data_dir, enc, cfg.block_size)
 
     # ------------------------------------------------------------------------------------------------------
     # optimizer and schedule: AdamW, decay on matrices only; lr_at = linear warm-up then cosine to min_lr
@@ -240,61 +337,31 @@ def main(argv=None):
         optimizer.load_state_dict(ckpt["optimizer"])
 
     # ------------------------------------------------------------------------------------------------------
-    # evaluation: the same fixed batches every time, so numbers are comparable across steps and runs
-    @torch.no_grad()
-    def estimate_loss():
-        raw_model.eval()  # dropout off
-        out = {}
-        for split in ("train", "val"):
-            g = torch.Generator().manual_seed(10_000)
-            losses = []
-            for _ in range(cfg.eval_iters):
-                x, y = get_batch(split, g)
-                with autocast(device):
-                    logits = raw_model(x)  # (B, T, V)
-                losses.append(causal_lm_loss(logits, y).item())
-            out[split] = sum(losses) / len(losses)
-        raw_model.train()
-        return out
-
-    def samples(n=3):
-        # every document starts with <|endoftext|>: generating from it alone writes a new document
-        bos = torch.tensor([[enc.encode_single_token("<|endoftext|>")]] * n, device=device)  # (n, 1)
-        g = torch.Generator(device=device).manual_seed(cfg.seed)
-        n_new = min(cfg.sample_tokens, raw_model.config.block_size - 1)
-        out = raw_model.generate(bos, n_new, temperature=0.8, top_k=50, generator=g)  # (n, 1 + N)
-        return [enc.decode(row[1:].tolist()).split("<|endoftext|>")[0].strip() for row in out]
-
-    # ------------------------------------------------------------------------------------------------------
     # training loop
-    log_file = out_dir / "log.jsonl"
-    if master and ckpt is not None and log_file.exists():  # forget what was logged after the checkpoint
-        kept = [r for r in read_log(log_file) if r["step"] <= step]
-        log_file.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    logger = MetricsLogger(out_dir, "pretrain", resume=ckpt is not None) if master else None  # rank 0 logs
+    resume_from = step if ckpt is not None else None
+    logger = MetricsLogger(out_dir, "pretrain", resume_from=resume_from) if master else None  # rank 0 logs alone
     tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum * world_size
     flops_per_step = raw_model.flops_per_token(cfg.block_size) * tokens_per_step
     peak = peak_flops(device)  # None unless we know this GPU's peak: then no MFU is printed
     stop_at = min(cfg.stop_at or cfg.max_iters, cfg.max_iters)
-    if master and step == 0:
-        losses = estimate_loss()
-        print(f"step 0: train {losses['train']:.4f}, val {losses['val']:.4f} (ln V = {math.log(enc.n_vocab):.4f})")
-        logger.log(0, train_loss=losses["train"], val_loss=losses["val"])
-    t_start = time.time()
     metrics = dict(ckpt["extra"]) if ckpt is not None else {}  # the last evaluation's numbers
-    steps_run, train_time = 0, 0.0
-    interrupted = None  # the signal that stopped the run early, if one did
+    if master and step == 0:
+        metrics = evaluate(raw_model, enc, splits, cfg, device, step)
+        logger.log(0, train_loss=metrics["train_loss"], val_loss=metrics["val_loss"])
+    t_start = time.time()
+    steps_run, train_time, stop_now = 0, 0.0, False
     model.train()
     with StopRequest(escalate=not ddp) as stop:  # Ctrl-C / SIGTERM: finish the step, save, exit
-        while step < stop_at:
+        while step < stop_at and not stop_now:
             t0 = time.time()
             lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            set_lr(optimizer, lr)
             loss_sum = 0.0
             for micro in range(cfg.grad_accum):
-                x, y = get_batch("train", torch.Generator().manual_seed(step_seed(step, micro)))  # (B, T) each
-                torch.manual_seed(step_seed(step, micro))  # dropout masks
+                seed = step_seed(cfg.seed, step, micro, cfg.grad_accum, world_size, rank)
+                x, y = get_batch(splits["train"], cfg.block_size, cfg.batch_size, torch.Generator().manual_seed(seed),
+                                 device)  # (B, T) each
+                torch.manual_seed(seed)  # dropout masks
                 last = micro == cfg.grad_accum - 1  # DDP: all-reduce the gradients once per step, after the last
                 with model.no_sync() if (ddp and not last) else contextlib.nullcontext():
                     with autocast(device):
@@ -303,18 +370,17 @@ def main(argv=None):
                     loss.backward()
                 loss_sum += loss.item()
             stop_now = stop.requested is not None
-            if ddp:  # one all-reduce: the mean loss, and whether any rank was asked to stop (then all stop here)
-                t = torch.tensor([loss_sum, float(stop_now)], device=device)
-                torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
-                loss_sum, stop_now = t[0].item() / world_size, t[1].item() > 0
-            if not math.isfinite(loss_sum):  # every rank sees the same all-reduced loss, so all of them stop here
+            if ddp:
+                loss_sum, stop_now = agree_over_processes(loss_sum, stop_now, device, world_size)
+            if not math.isfinite(loss_sum):  # every rank sees the same mean loss: all of them stop here
                 last_ckpt = checkpoint_file(out_dir)
                 msg = (f"loss is {loss_sum} at step {step + 1}: stopping before the update. The last good checkpoint "
                        f"({last_ckpt if last_ckpt.exists() else 'none yet'}) is kept; try a lower --lr or --grad_clip.")
                 if ddp:
+                    del model
                     leave_process_group()
                 raise FloatingPointError(msg)
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+            norm = clip_gradients(model.parameters(), cfg.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -326,23 +392,17 @@ def main(argv=None):
                     fields["mfu"] = flops_per_step / dt / (peak * world_size)
                 logger.log(step, **fields)
             if master and (step % cfg.eval_interval == 0 or step == stop_at):
-                losses = estimate_loss()
-                texts = samples()
-                print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-                for text in texts:
-                    print(f"  sample: {text[:200]!r}")
-                logger.log(step, train_loss=losses["train"], val_loss=losses["val"])
-                metrics = {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "samples": texts}
-            # --------------------------------------------------------------------------------------------------
-            # save (atomically: a kill during the save leaves the previous checkpoint whole). An interrupted run
-            # saves too: the step is complete, so the checkpoint resumes exactly.
+                metrics = evaluate(raw_model, enc, splits, cfg, device, step)
+                logger.log(step, train_loss=metrics["train_loss"], val_loss=metrics["val_loss"])
+            # save (atomically: a kill during the save leaves the previous checkpoint whole); an interrupted run
+            # saves too: its step is complete, so the checkpoint resumes exactly
             if master and (step % cfg.eval_interval == 0 or step == stop_at or stop_now):
-                save_checkpoint(out_dir, raw_model, stage="pretrain", step=step, tokenizer=enc.name, optimizer=optimizer,
-                                train_config=asdict(cfg), extra={k: v for k, v in metrics.items() if k != "samples"})
-            if stop_now:
-                interrupted = stop.requested or "a signal to another rank"
-                break
+                save_checkpoint(out_dir, raw_model, stage="pretrain", step=step, tokenizer=enc.name,
+                                optimizer=optimizer, train_config=asdict(cfg),
+                                extra={k: v for k, v in metrics.items() if k != "samples"})
+        interrupted = stop.requested or "a signal to another process" if stop_now else None
     if ddp:
+        del model  # the DDP wrapper (raw_model stays)
         leave_process_group()
     if interrupted:
         if master:
@@ -351,21 +411,18 @@ def main(argv=None):
         raise SystemExit(130)
     if not master:
         return {}
-    elapsed = time.time() - t_start
+
+    # ------------------------------------------------------------------------------------------------------
+    # save: the checkpoint is written at every evaluation; the run's numbers and its loss curves
     tokens_per_s = tokens_per_step * steps_run / max(train_time, 1e-9)
-    metrics.update(seconds=round(elapsed, 1), tokens_per_s=round(tokens_per_s), tokenizer=enc.name,
-                   vocab_size=enc.n_vocab, params=raw_model.num_params(non_embedding=False))
-    if peak:
-        metrics["mfu"] = round(tokens_per_s * flops_per_step / tokens_per_step / (peak * world_size), 4)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_log(log_file, out_dir / "loss.png", [["loss", "train_loss", "val_loss"], "lr"], title="pre-training")
-    print(f"done: {step} steps in {elapsed:.0f}s, {tokens_per_s:,.0f} tokens/s; wrote {checkpoint_file(out_dir)}, "
-          f"{out_dir / 'loss.png'}, {out_dir / 'metrics.json'}")
+    metrics.update(seconds=round(time.time() - t_start, 1), tokens_per_s=round(tokens_per_s), tokenizer=enc.name,
+                   vocab_size=enc.n_vocab, params=raw_model.num_params(non_embedding=False),
+                   **({"mfu": round(tokens_per_s * flops_per_step / tokens_per_step / (peak * world_size), 4)}
+                      if peak else {}))
+    save_run(out_dir, metrics, [("loss.png", [["loss", "train_loss", "val_loss"], "lr"], "pre-training")])
+    print(f"done: {step} steps in {metrics['seconds']:.0f}s, {tokens_per_s:,.0f} tokens/s")
     return metrics
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FloatingPointError, FileNotFoundError, ValueError) as e:
-        sys.exit(f"pretrain.py: {e}")
+    run(main, FloatingPointError)

@@ -9,9 +9,10 @@ collect pairs (prompt, chosen, rejected) and fit a model r(prompt, reply) -> a n
 Maximising the likelihood of the labels gives the loss below: logistic regression whose one input is the
 difference of two rewards. Only differences matter, so the scale's zero is arbitrary. The model is the SFT GPT
 with its vocabulary head replaced by one number (model.ScalarGPT), read at the reply's last token, the <|end|>
-of prompt + reply + <|end|> (by then the model has seen the whole conversation). Here the "humans" are the
-tinyworld's simulated labeller, noisy on purpose (it agrees with the noise-free gold ordering about 92% of the time),
-and we can check the reward model against the gold judge itself, which real projects never can:
+of prompt + reply + <|end|> (by then the model has seen the whole conversation; model.at_last_token finds it).
+Here the "humans" are the tinyworld's simulated labeller, noisy on purpose (it agrees with the noise-free gold
+ordering about 92% of the time), and we can check the reward model against the gold judge itself, which real
+projects never can:
 
 - accuracy against the labeller's held-out labels (capped by the labeller's own noise),
 - accuracy against the gold ordering, on all pairs and on pairs whose gold scores differ by >= GOLD_MARGIN,
@@ -20,7 +21,7 @@ and we can check the reward model against the gold judge itself, which real proj
   "hacked" by a policy that just writes more,
 - out_dir/rm_vs_gold.png, the score against the gold score, one dot per held-out reply.
 
-    python reward_model.py                              # CPU, after sft.py; ~2-3 minutes
+    python reward_model.py                              # CPU, after sft.py; ~2 minutes on 2 cores
     python reward_model.py --device cuda --compile      # one GPU
     python reward_model.py --train_file my_prefs.jsonl --eval_file my_prefs_eval.jsonl
                                                         # your own {"prompt", "chosen", "rejected"} per line
@@ -36,26 +37,25 @@ Where this departs from InstructGPT's reward model (Ouyang et al., 2022):
    model for a 175B policy); the scalar head starts small and random, the trunk is not frozen.
 3. No normalisation during training: InstructGPT shifts the reward so that demonstrations score 0 on average;
    here the mean and std of the scores are stored in the checkpoint instead, for ppo.py to whiten with.
-4. A fixed number of steps (about one pass over the ~10k pairs), not epochs; one pass is also what
-   InstructGPT found best, as the reward model overfits after it.
+4. A fixed number of steps, not epochs: 400 steps of 32 pairs drawn with replacement from the tinyworld's
+   20,000 training pairs, less than one pass; InstructGPT found one pass best, as the reward model overfits
+   after it.
 """
 
-import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
-                    parse_config, plot_log, set_seed, tokenizer_for)
-from data.formats import load_preferences
+from config import opt, parse_config, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_preferences, tokenizer_for
 from data.tinyworld import gold_breakdown
-from model import ScalarGPT, checkpoint_file, load_model, save_checkpoint
-from tokenizer import render_conversation
+from device import autocast, get_device, set_seed
+from logger import MetricsLogger
+from model import ScalarGPT, at_last_token, evaluating, load_model, pad_batch
+from training import clip_gradients, draw_batch, lr_at, save_run, set_lr
 
 GOLD_MARGIN = 0.5  # "clear" pairs: gold scores differ by at least this (the labeller is right 73% of the time
 #                    at a gap of 0.5, 95% at 1.5); accuracy vs gold is reported on all pairs and on these
@@ -79,29 +79,6 @@ def bradley_terry_loss(r_chosen, r_rejected):
     return -F.logsigmoid(r_chosen - r_rejected).mean()
 
 
-def score_at_last_token(values, attention_mask):
-    """values (B, T) one scalar per position, attention_mask (B, T) 1 on real tokens -> (B,) the value at each
-    row's last real token, found from the mask (right, left or no padding; never a padding position)."""
-    B, T = attention_mask.shape
-    positions = torch.arange(T, device=attention_mask.device).expand(B, T)  # (B, T)
-    last = torch.where(attention_mask.bool(), positions, -1).max(dim=1).values  # (B,)
-    if (last < 0).any():
-        raise ValueError("score_at_last_token: a row of attention_mask has no real token")
-    return values.gather(1, last[:, None]).squeeze(1)  # (B,)
-
-
-def reward_scores(model, ids, attention_mask):
-    """The reward of each sequence: model a ScalarGPT, ids (B, T) prompt + reply + <|end|> (any padding),
-    attention_mask (B, T) -> (B,), the scalar at each row's last real token (the <|end|>). ppo.py imports this."""
-    return score_at_last_token(model(ids, attention_mask=attention_mask), attention_mask)
-
-
-def render_reply(enc, prompt, reply):
-    """The token ids the reward model reads: <|endoftext|><|user|>prompt<|end|><|assistant|>reply<|end|>."""
-    ids, _ = render_conversation(enc, [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}])
-    return ids
-
-
 # ----------------------------------------------------------------------------------------------------------
 # config
 
@@ -109,7 +86,7 @@ def render_reply(enc, prompt, reply):
 @dataclass
 class Config:
     """Train a reward model on preference pairs with the Bradley-Terry loss."""
-    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/sft", "SFT checkpoint whose trunk the reward model starts from")
     out_dir: str = opt("out/rm", "where the reward model, logs, metrics.json and rm_vs_gold.png go")
@@ -129,138 +106,83 @@ class Config:
     seed: int = opt(1337, "random seed")
 
 
-def main(argv=None):
-    cfg = parse_config(Config, argv)
-    set_seed(cfg.seed)
-    device = get_device(cfg.device)
-    data_dir = ensure_data_dir(cfg.data_dir)
-    enc = tokenizer_for(data_dir, cfg.tokenizer)
-    out_dir = Path(cfg.out_dir)
+# ----------------------------------------------------------------------------------------------------------
+# data
 
-    # ------------------------------------------------------------------------------------------------------
-    # model: the SFT trunk + a scalar head (the SFT model's vocabulary head is dropped)
-    sft_model, ckpt = load_model(cfg.init, expected_stage="sft", device=device)
-    check_tokenizer(enc, ckpt, cfg.init)
-    model = ScalarGPT.from_gpt(sft_model).to(device)
-    del sft_model
-    forward_model = torch.compile(model) if cfg.compile else model  # train/score with it; save `model`
-    block_size = model.config.block_size
-    print(f"reward model from {cfg.init}: {model.gpt.num_params() / 1e6:.2f}M parameters in the trunk")
 
-    # ------------------------------------------------------------------------------------------------------
-    # data: each pair rendered into two token sequences, both ending with <|end|>
-    def render_all(path):
-        pairs, dropped = [], 0
-        for p in load_preferences(path):
-            c, r = render_reply(enc, p["prompt"], p["chosen"]), render_reply(enc, p["prompt"], p["rejected"])
-            if max(len(c), len(r)) > block_size:  # a truncated reply would have no <|end|> to read the score at
-                dropped += 1
-                continue
-            pairs.append({**p, "chosen_ids": c, "rejected_ids": r})
-        if not pairs:
-            raise ValueError(f"{path}: no pair fits in the model's context of {block_size} tokens")
-        return pairs, dropped
+def pair_rewards(model, pairs, device):
+    """The reward of both replies of each pair, chosen and rejected in one forward pass: (2B, T) -> r_chosen (B,),
+    r_rejected (B,), each the scalar at the reply's <|end|>, the row's last real token. The rows are right-padded,
+    so the model needs no attention mask; the mask only says where each row ends."""
+    ids, mask = pad_batch([p["chosen_ids"] for p in pairs] + [p["rejected_ids"] for p in pairs], side="right")
+    ids, mask = ids.to(device), mask.to(device)
+    with autocast(device):
+        r = at_last_token(model(ids), mask).float()  # (2B,)
+    return r[: len(pairs)], r[len(pairs):]
 
-    train_file = cfg.train_file or str(data_dir / "prefs_train.jsonl")
-    eval_file = cfg.eval_file or str(data_dir / "prefs_eval.jsonl")
-    train, dropped = render_all(train_file)
-    val, val_dropped = render_all(eval_file)
-    print(f"{len(train)} training pairs from {train_file} ({dropped} longer than {block_size} tokens, dropped); "
-          f"{len(val)} held-out pairs from {eval_file} ({val_dropped} dropped)")
 
-    def scores_of(pairs):
-        """Chosen and rejected of a batch in one forward: (2B, T) -> r_chosen (B,), r_rejected (B,).
-        Right padding here; reward_scores finds each row's <|end|> from the mask whatever the padding."""
-        ids, mask = pad_batch([p["chosen_ids"] for p in pairs] + [p["rejected_ids"] for p in pairs], side="right")
-        with autocast(device):
-            r = reward_scores(forward_model, ids.to(device), mask.to(device)).float()  # (2B,)
-        return r[: len(pairs)], r[len(pairs):]
+# ----------------------------------------------------------------------------------------------------------
+# evaluation
 
-    # ------------------------------------------------------------------------------------------------------
-    # optimizer and schedule: AdamW on the trunk (decay on matrices only) and the head; warm-up then cosine
-    optimizer = model.gpt.configure_optimizer(cfg.weight_decay, cfg.lr, (0.9, 0.95), device.split(":")[0])
-    optimizer.add_param_group({"params": list(model.head.parameters()), "weight_decay": 0.0})
 
-    # ------------------------------------------------------------------------------------------------------
-    # evaluation: accuracy vs the labeller's labels and vs the noise-free gold ordering; score vs gold, length
-    @torch.no_grad()
-    def evaluate(pairs):
-        model.eval()  # dropout off while scoring
-        rc, rr = [], []
-        for i in range(0, len(pairs), 64):
-            c, r = scores_of(pairs[i: i + 64])
+@torch.no_grad()
+def evaluate_pairs(model, pairs, enc, device, batch_size=64):
+    """Accuracy against the labels and against the noise-free gold ordering on held-out pairs -> dict; also the
+    scores, gold scores and reply lengths (tokens) of every (prompt, reply) the gold judge knows, for the
+    correlations. Dropout is off while scoring."""
+    rc, rr = [], []
+    with evaluating(model):
+        for i in range(0, len(pairs), batch_size):
+            c, r = pair_rewards(model, pairs[i: i + batch_size], device)
             rc += c.tolist()
             rr += r.tolist()
-        model.train()
-        out = {"accuracy": sum(c > r for c, r in zip(rc, rr)) / len(pairs),  # vs the labels (ties count wrong)
-               "margin": sum(c - r for c, r in zip(rc, rr)) / len(pairs),
-               "r_chosen": sum(rc) / len(rc), "r_rejected": sum(rr) / len(rr)}
-        # the gold judge only knows the tinyworld's prompts: a user's own pairs get no gold figures
-        judged = [(p, c, r, gold_breakdown(p["prompt"], p["chosen"]), gold_breakdown(p["prompt"], p["rejected"]))
-                  for p, c, r in zip(pairs, rc, rr)]
-        judged = [(p, c, r, gc["total"], gr["total"]) for p, c, r, gc, gr in judged if gc["task"] != "unknown"]
-        differ = [(c > r) == (gc > gr) for p, c, r, gc, gr in judged if gc != gr]
-        clear = [(c > r) == (gc > gr) for p, c, r, gc, gr in judged if abs(gc - gr) >= GOLD_MARGIN]
-        out.update(n_gold_pairs=len(judged), n_clear=len(clear),
-                   gold_accuracy=sum(differ) / len(differ) if differ else None,
-                   gold_accuracy_clear=sum(clear) / len(clear) if clear else None,
-                   labeller_gold_agreement=sum(gc > gr for *_, gc, gr in judged if gc != gr) / len(differ)
-                   if differ else None)  # how often the labels themselves follow gold: the labels' ceiling
-        out["scores"] = [c for _, c, *_ in judged] + [r for _, _, r, *_ in judged]  # one per (prompt, reply)
-        out["gold"] = [gc for *_, gc, _ in judged] + [gr for *_, gr in judged]
-        out["lengths"] = ([len(enc.encode_ordinary(p["chosen"])) for p, *_ in judged]  # reply tokens
-                          + [len(enc.encode_ordinary(p["rejected"])) for p, *_ in judged])
-        return out
+    out = {"accuracy": sum(c > r for c, r in zip(rc, rr)) / len(pairs),  # vs the labels (ties count wrong)
+           "margin": sum(c - r for c, r in zip(rc, rr)) / len(pairs),
+           "r_chosen": sum(rc) / len(rc), "r_rejected": sum(rr) / len(rr)}
+    # the gold judge only knows the tinyworld's prompts: a user's own pairs get no gold figures
+    judged = [(p, c, r, gold_breakdown(p["prompt"], p["chosen"]), gold_breakdown(p["prompt"], p["rejected"]))
+              for p, c, r in zip(pairs, rc, rr)]
+    judged = [(p, c, r, gc["total"], gr["total"]) for p, c, r, gc, gr in judged if gc["task"] != "unknown"]
+    differ = [(c > r) == (gc > gr) for p, c, r, gc, gr in judged if gc != gr]
+    clear = [(c > r) == (gc > gr) for p, c, r, gc, gr in judged if abs(gc - gr) >= GOLD_MARGIN]
+    out.update(n_gold_pairs=len(judged), n_clear=len(clear),
+               gold_accuracy=sum(differ) / len(differ) if differ else None,
+               gold_accuracy_clear=sum(clear) / len(clear) if clear else None,
+               labeller_gold_agreement=sum(gc > gr for *_, gc, gr in judged if gc != gr) / len(differ)
+               if differ else None)  # how often the labels themselves follow gold: the labels' ceiling
+    out["scores"] = [c for _, c, *_ in judged] + [r for _, _, r, *_ in judged]  # one per (prompt, reply)
+    out["gold"] = [gc for *_, gc, _ in judged] + [gr for *_, gr in judged]
+    out["lengths"] = ([len(enc.encode_ordinary(p["chosen"])) for p, *_ in judged]  # reply tokens
+                      + [len(enc.encode_ordinary(p["rejected"])) for p, *_ in judged])
+    return out
 
-    # ------------------------------------------------------------------------------------------------------
-    # training loop
-    logger = MetricsLogger(out_dir, "rm")
-    model.train()
-    t_start = time.time()
-    for step in range(cfg.max_iters):
-        t0 = time.time()
-        lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # batches drawn with replacement, by step
-        batch = [train[i] for i in torch.randint(len(train), (cfg.batch_size,), generator=g).tolist()]
-        r_chosen, r_rejected = scores_of(batch)  # (B,), (B,)
-        loss = bradley_terry_loss(r_chosen, r_rejected)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        dt = time.time() - t0
-        if (step + 1) % cfg.log_interval == 0 or step == 0:
-            n_tok = sum(len(p["chosen_ids"]) + len(p["rejected_ids"]) for p in batch)
-            logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
-                       accuracy=(r_chosen > r_rejected).float().mean().item(),
-                       margin=(r_chosen - r_rejected).mean().item(), r_chosen=r_chosen.mean().item(),
-                       r_rejected=r_rejected.mean().item())
-        if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
-            ev = evaluate(val)
-            logger.log(step + 1, val_accuracy=ev["accuracy"], val_gold_accuracy=ev["gold_accuracy"])
-    train_seconds = time.time() - t_start
 
-    # ------------------------------------------------------------------------------------------------------
-    # final evaluation on the held-out pairs, and the score's scale on training replies (for ppo.py)
-    ev = evaluate(val)
-    logger.log(cfg.max_iters, val_accuracy=ev["accuracy"], val_gold_accuracy=ev["gold_accuracy"])
+@torch.no_grad()
+def score_scale(model, pairs, device, batch_size=64):
+    """Mean and standard deviation of the scores of both replies of the pairs: ppo.py whitens the reward
+    model's score with them."""
+    scores = []
+    with evaluating(model):
+        for i in range(0, len(pairs), batch_size):
+            c, r = pair_rewards(model, pairs[i: i + batch_size], device)
+            scores += c.tolist() + r.tolist()
+    mean = sum(scores) / len(scores)
+    return mean, math.sqrt(sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1))
+
+
+def final_report(model, train, val, enc, device, out_dir):
+    """The reward model against the labels and the gold judge on the held-out pairs, its correlation with the
+    gold score and with reply length, and its score's scale on the first 1024 training pairs (stored for
+    ppo.py) -> metrics; printed, and the score against gold drawn in out_dir/rm_vs_gold.png."""
+    ev = evaluate_pairs(model, val, enc, device)
     scores, gold, lengths = ev.pop("scores"), ev.pop("gold"), ev.pop("lengths")
     ev["pearson_gold"] = pearson(scores, gold) if scores else None
     ev["spearman_gold"] = pearson(ranks(scores), ranks(gold)) if scores else None
     ev["pearson_length"] = pearson(scores, lengths) if scores else None
     ev["spearman_length"] = pearson(ranks(scores), ranks(lengths)) if scores else None
-    train_scores = []
-    with torch.no_grad():
-        model.eval()
-        for i in range(0, min(len(train), 1024), 64):
-            c, r = scores_of(train[i: i + 64])
-            train_scores += c.tolist() + r.tolist()
-    score_mean = sum(train_scores) / len(train_scores)
-    score_std = math.sqrt(sum((s - score_mean) ** 2 for s in train_scores) / max(1, len(train_scores) - 1))
+    score_mean, score_std = score_scale(model, train[:1024], device)
     metrics = {**ev, "gold_margin": GOLD_MARGIN, "n_train": len(train), "n_eval": len(val),
-               "score_mean": score_mean, "score_std": score_std, "train_seconds": round(train_seconds, 1)}
+               "score_mean": score_mean, "score_std": score_std}
 
     def fmt(x):
         return "n/a (prompts unknown to the gold judge)" if x is None else f"{x:.3f}"
@@ -275,20 +197,10 @@ def main(argv=None):
           f"(a reward-hacking warning sign if high)\n"
           f"  score on training replies            mean {score_mean:.3f}, std {score_std:.3f} (stored for ppo.py)")
     if scores:
-        scatter(scores, gold, out_dir / "rm_vs_gold.png", metrics)
-
-    # ------------------------------------------------------------------------------------------------------
-    # save
-    save_checkpoint(out_dir, model, stage="rm", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
-                    extra=metrics)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_log(out_dir / "log.jsonl", out_dir / "loss.png", ["loss", ["accuracy", "val_accuracy", "val_gold_accuracy"],
-                                                            ["r_chosen", "r_rejected"]], title="reward model")
-    print(f"done in {time.time() - t_start:.0f}s; wrote {checkpoint_file(out_dir)}, {out_dir / 'metrics.json'}")
+        scatter(scores, gold, f"{out_dir}/rm_vs_gold.png", metrics)
     return metrics
 
 
-# ----------------------------------------------------------------------------------------------------------
 # small statistics helpers (pure python: a few thousand numbers)
 
 
@@ -331,8 +243,83 @@ def scatter(scores, gold, path, metrics):
     plt.close(fig)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# main
+
+
+def main(argv=None):
+    # ------------------------------------------------------------------------------------------------------
+    # config
+    cfg = parse_config(Config, argv)
+    set_seed(cfg.seed)
+    device = get_device(cfg.device)
+    data_dir = ensure_data_dir(cfg.data_dir)
+    enc = tokenizer_for(data_dir, cfg.tokenizer)
+
+    # ------------------------------------------------------------------------------------------------------
+    # model: the SFT trunk + a scalar head (the SFT model's vocabulary head is not used)
+    sft_model, _ = load_model(cfg.init, expected_stage="sft", device=device, tokenizer=enc)
+    model = ScalarGPT.from_gpt(sft_model).to(device)
+    del sft_model
+    forward_model = torch.compile(model) if cfg.compile else model  # train with it; evaluate and save `model`
+    block_size = model.config.block_size
+    print(f"reward model from {cfg.init}: {model.gpt.num_params() / 1e6:.2f}M parameters in the trunk")
+
+    # ------------------------------------------------------------------------------------------------------
+    # data: each pair rendered into two token sequences, both ending with <|end|>
+    train_file = cfg.train_file or str(data_dir / "prefs_train.jsonl")
+    eval_file = cfg.eval_file or str(data_dir / "prefs_eval.jsonl")
+    train, dropped = render_preferences(enc, train_file, block_size)
+    val, val_dropped = render_preferences(enc, eval_file, block_size)
+    print(f"{len(train)} training pairs from {train_file} ({dropped} longer than {block_size} tokens, dropped); "
+          f"{len(val)} held-out pairs from {eval_file} ({val_dropped} dropped)")
+
+    # ------------------------------------------------------------------------------------------------------
+    # optimizer and schedule: AdamW on the trunk (decay on matrices only) and the head; warm-up then cosine
+    optimizer = model.gpt.configure_optimizer(cfg.weight_decay, cfg.lr, (0.9, 0.95), device.split(":")[0])
+    optimizer.add_param_group({"params": list(model.head.parameters()), "weight_decay": 0.0})
+
+    # ------------------------------------------------------------------------------------------------------
+    # training loop
+    logger = MetricsLogger(cfg.out_dir, "rm")
+    model.train()
+    t_start = time.time()
+    for step in range(cfg.max_iters):
+        t0 = time.time()
+        lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
+        set_lr(optimizer, lr)
+        batch = draw_batch(train, cfg.batch_size, seed=cfg.seed * 1_000_003 + step)
+        r_chosen, r_rejected = pair_rewards(forward_model, batch, device)  # (B,), (B,)
+        loss = bradley_terry_loss(r_chosen, r_rejected)
+        loss.backward()
+        clip_gradients(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        dt = time.time() - t0
+        if (step + 1) % cfg.log_interval == 0 or step == 0:
+            n_tok = sum(len(p["chosen_ids"]) + len(p["rejected_ids"]) for p in batch)
+            logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
+                       accuracy=(r_chosen > r_rejected).float().mean().item(),
+                       margin=(r_chosen - r_rejected).mean().item(), r_chosen=r_chosen.mean().item(),
+                       r_rejected=r_rejected.mean().item())
+        if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
+            ev = evaluate_pairs(model, val, enc, device)
+            logger.log(step + 1, val_accuracy=ev["accuracy"], val_gold_accuracy=ev["gold_accuracy"])
+    train_seconds = time.time() - t_start
+
+    # ------------------------------------------------------------------------------------------------------
+    # evaluation: held-out pairs against the labels and the gold judge; the score's scale (for ppo.py)
+    metrics = {**final_report(model, train, val, enc, device, cfg.out_dir), "train_seconds": round(train_seconds, 1)}
+    logger.log(cfg.max_iters, val_accuracy=metrics["accuracy"], val_gold_accuracy=metrics["gold_accuracy"])
+
+    # ------------------------------------------------------------------------------------------------------
+    # save
+    save_run(cfg.out_dir, metrics, [("loss.png", ["loss", ["accuracy", "val_accuracy", "val_gold_accuracy"],
+                                                  ["r_chosen", "r_rejected"]], "reward model")],
+             model=model, stage="rm", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg), extra=metrics,
+             started=t_start)
+    return metrics
+
+
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"reward_model.py: {e}")
+    run(main)

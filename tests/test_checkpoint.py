@@ -1,12 +1,13 @@
-"""Checkpoints: exact round trip, clean keys, atomic writes, and loading that never runs pickled code."""
+"""Checkpoints: exact round trip, clean keys, atomic writes, loading that never runs pickled code, tokenizer checks."""
 import os
 import pickle
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from model import (GPT, CheckpointError, GPTConfig, ScalarGPT, checkpoint_file, load_checkpoint, load_model,
-                   save_checkpoint)
+from checkpoint import CheckpointError, checkpoint_file, load_checkpoint, save_checkpoint
+from model import GPT, GPTConfig, ScalarGPT, load_model
 
 CFG = GPTConfig(block_size=32, vocab_size=50, n_layer=1, n_head=2, n_embd=16)
 
@@ -15,7 +16,7 @@ def _trained_pair():
     torch.manual_seed(0)
     m = GPT(CFG)
     opt = m.configure_optimizer(0.1, 1e-3)
-    loss = m(torch.randint(0, 50, (2, 8)), targets=torch.randint(0, 50, (2, 8)))[1]
+    loss = F.cross_entropy(m(torch.randint(0, 50, (2, 8))).view(-1, 50), torch.randint(0, 50, (16,)))
     loss.backward()
     opt.step()
     return m, opt
@@ -109,3 +110,16 @@ def test_a_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch
     assert checkpoint_file(tmp_path).read_bytes() == before
     assert load_checkpoint(tmp_path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temp file left behind
+
+
+def test_a_checkpoint_of_another_tokenizer_is_refused(tmp_path):
+    m, _ = _trained_pair()
+    save_checkpoint(tmp_path, m, stage="sft", tokenizer="bpe-aaaaaaaaaaaa")
+
+    class Enc:
+        name = "bpe-bbbbbbbbbbbb"
+
+    with pytest.raises(CheckpointError, match="bpe-aaaaaaaaaaaa.*bpe-bbbbbbbbbbbb"):
+        load_model(tmp_path, tokenizer=Enc())
+    Enc.name = "bpe-aaaaaaaaaaaa"
+    assert load_model(tmp_path, tokenizer=Enc())[1]["tokenizer"] == "bpe-aaaaaaaaaaaa"

@@ -6,7 +6,6 @@ import sys
 import pytest
 
 import evaluate
-from model import CheckpointError
 
 
 def test_evaluate_writes_the_table_files(tiny_world, tiny_ckpts, tmp_path):

@@ -165,7 +165,7 @@ def test_prepare_rejects_bad_input(tmp_path, tiny_enc):
 
 
 def test_prepare_command_line_with_a_bpe_file(tmp_path, tiny_world, tiny_enc):
-    from common import tokenizer_for
+    from data.datasets import tokenizer_for
     (tmp_path / "in.txt").write_text("Mia has a red ball.\n\nTom sees the cat.\n\nThe dog runs.\n")
     out = tmp_path / "prepared"
     meta = prepare_main(["--input", str(tmp_path / "in.txt"), "--tokenizer", str(tiny_world / "tokenizer.bpe"),

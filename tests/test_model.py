@@ -1,13 +1,12 @@
-"""The GPT: parity with Hugging Face's GPT-2, KV cache = recomputation, padding never changes a result."""
-import json
+"""The GPT: parity with Hugging Face's GPT-2, KV cache = recomputation, padding never changes a result, the
+sampler's log-probs and masks."""
 import math
 import time
 
 import pytest
 import torch
 
-from common import pad_batch
-from model import GPT, GPTConfig, ScalarGPT, logprobs_from_logits
+from model import GPT, GPTConfig, ScalarGPT, at_last_token, last_index, logprobs_from_logits, pad_batch
 
 CFG = GPTConfig(block_size=64, vocab_size=101, n_layer=2, n_head=2, n_embd=32)
 
@@ -87,9 +86,9 @@ def test_sampling_with_cache_equals_sampling_without(gpt):
 def test_logprobs_unchanged_by_padding(gpt, side):
     seqs = [[3, 4, 5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15]]
     ids, mask = pad_batch(seqs, pad_id=0, side=side)
-    batched = gpt.sequence_logprobs(ids, attention_mask=mask)
+    batched = gpt.token_logprobs(ids, attention_mask=mask)
     for i, s in enumerate(seqs):
-        alone = gpt.sequence_logprobs(torch.tensor([s]))[0]
+        alone = gpt.token_logprobs(torch.tensor([s]))[0]
         n = len(s) - 1
         row = batched[i, :n] if side == "right" else batched[i, -n:]
         assert (row - alone).abs().max().item() <= 1e-5
@@ -98,30 +97,44 @@ def test_logprobs_unchanged_by_padding(gpt, side):
 def test_logprobs_are_next_token_logprobs(gpt):
     idx = torch.tensor([[1, 2, 3, 4]])
     logits = gpt(idx)
-    lp = gpt.sequence_logprobs(idx, temperature=0.5)
+    lp = gpt.token_logprobs(idx, temperature=0.5)
     for t in range(3):
         expected = torch.log_softmax(logits[0, t] / 0.5, -1)[idx[0, t + 1]]
         assert abs(lp[0, t].item() - expected.item()) < 1e-5
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_generation_logprobs_equal_recomputed_logprobs(gpt, temperature):
+def test_sampled_logprobs_equal_recomputed_logprobs(gpt, temperature):
     ids, mask = _left_padded([[1, 2, 3, 4], [5, 6]])
-    stop = 7
-    seq, logps, new_mask = gpt.generate(ids, 16, temperature=temperature, attention_mask=mask, stop_tokens=[stop],
-                                        generator=torch.Generator().manual_seed(0), return_logprobs=True)
-    full_mask = torch.cat([mask, new_mask], dim=1)
-    recomputed = gpt.sequence_logprobs(seq, attention_mask=full_mask, temperature=temperature)[:, ids.size(1) - 1:]
-    assert ((recomputed - logps).abs() * new_mask).max().item() <= 1e-5
-    assert (logps[new_mask == 0] == 0).all()
+    new = gpt.sample(ids, 16, temperature=temperature, attention_mask=mask, stop_tokens=[7],
+                     generator=torch.Generator().manual_seed(0))
+    seq = torch.cat([ids, new.tokens], dim=1)
+    full_mask = torch.cat([mask, new.attention_mask], dim=1)
+    recomputed = gpt.token_logprobs(seq, attention_mask=full_mask, temperature=temperature)[:, ids.size(1) - 1:]
+    assert ((recomputed - new.logprobs).abs() * new.mask).max().item() <= 1e-5
+    assert (new.logprobs[new.mask == 0] == 0).all() and (new.mask[:, 0] == 1).all()
 
 
 def test_stop_tokens_end_rows_and_pad_after(gpt):
     ids = torch.tensor([[1, 2], [3, 4]])
     first = gpt.generate(ids, 1, temperature=0)[:, -1]  # make the first greedy token of row 0 a stop token
-    seq, _, new_mask = gpt.generate(ids, 10, temperature=0, stop_tokens=[int(first[0])], pad_id=-5, return_logprobs=True)
-    assert seq[0, 2] == first[0] and (seq[0, 3:] == -5).all()
-    assert new_mask[0].tolist() == [1] + [0] * (new_mask.size(1) - 1)
+    new = gpt.sample(ids, 10, temperature=0, stop_tokens=[int(first[0])], pad_id=-5)
+    assert new.tokens[0, 0] == first[0] and (new.tokens[0, 1:] == -5).all()
+    assert new.mask[0].tolist() == [1] + [0] * (new.mask.size(1) - 1)
+    assert (new.mask[1] == 1).all() and not (new.tokens[1, :-1] == first[0]).any()  # row 1 runs on
+    assert torch.equal(gpt.generate(ids, 10, temperature=0, stop_tokens=[int(first[0])], pad_id=-5),
+                       torch.cat([ids, new.tokens], dim=1))  # generate returns the same tokens, as sequences
+    everyone = gpt.sample(ids, 10, temperature=0, stop_tokens=gpt.generate(ids, 1, temperature=0)[:, -1].tolist())
+    assert everyone.tokens.size(1) == 1  # sampling ends once every row has stopped
+
+
+def test_on_token_sees_each_step():
+    torch.manual_seed(0)
+    m = GPT(CFG).eval()
+    seen = []
+    new = m.sample(torch.tensor([[1, 2, 3]]), 6, temperature=0.9, generator=torch.Generator().manual_seed(0),
+                   on_token=lambda tokens: seen.append(tokens.tolist()))
+    assert seen == [[t] for t in new.tokens[0].tolist()]
 
 
 def test_generate_turns_dropout_off_and_restores_mode():
@@ -146,12 +159,62 @@ def test_scalar_head_unchanged_by_padding(side):
         assert abs(values[i, last].item() - alone.item()) <= 1e-5
 
 
-def test_loss_at_init_is_about_ln_vocab(gpt):
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randint(0, CFG.vocab_size, (4, 32), generator=g)
-    targets = torch.randint(0, CFG.vocab_size, (4, 32), generator=g)
-    _, loss = gpt(idx, targets=targets)
-    assert abs(loss.item() - math.log(CFG.vocab_size)) < 0.1
+def test_right_padded_batch_needs_no_mask(gpt):
+    """Causal attention: real tokens never see the padding after them, so leaving the mask out (the fast kernel)
+    gives the same logits on every real token as the mask does, and as each row alone."""
+    seqs = [[3, 4, 5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15]]
+    ids, mask = pad_batch(seqs, pad_id=17, side="right")
+    without, with_mask = gpt(ids), gpt(ids, attention_mask=mask)
+    for i, s in enumerate(seqs):
+        alone = gpt(torch.tensor([s]))[0]
+        assert (without[i, : len(s)] - alone).abs().max().item() <= 1e-5
+        assert (with_mask[i, : len(s)] - alone).abs().max().item() <= 1e-5
+    left, left_mask = pad_batch(seqs, pad_id=17, side="left")  # left padding, by contrast, needs the mask
+    assert (gpt(left)[1, -2:] - gpt(torch.tensor([seqs[1]]))[0]).abs().max().item() > 1e-3
+    assert (gpt(left, attention_mask=left_mask)[1, -2:] - gpt(torch.tensor([seqs[1]]))[0]).abs().max().item() <= 1e-5
+
+
+def test_a_forward_pass_never_reads_a_value_back_from_the_device():
+    """On the "meta" device tensors have shapes but no values: any .item(), int(tensor) or bool(tensor) in the
+    forward pass (a host-device sync on a GPU, once per forward) raises there."""
+    m = GPT(CFG).to("meta")
+    idx = torch.zeros(2, 8, dtype=torch.long, device="meta")
+    assert m(idx).shape == (2, 8, CFG.vocab_size)
+    assert m(idx, attention_mask=torch.ones(2, 8, dtype=torch.long, device="meta")).shape == (2, 8, CFG.vocab_size)
+    assert m.token_logprobs(idx).shape == (2, 7)
+    assert ScalarGPT(CFG).to("meta")(idx).shape == (2, 8)
+
+
+def test_longer_than_the_context_is_an_error(gpt):
+    with pytest.raises(ValueError, match="block_size=64"):
+        gpt(torch.zeros(1, 65, dtype=torch.long))
+    with pytest.raises(ValueError, match="block_size=64"):
+        gpt.generate(torch.zeros(1, 60, dtype=torch.long), 10, temperature=0)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_pad_batch(side):
+    seqs = [[5, 6, 7], [8], [9, 10]]
+    ids, mask = pad_batch(seqs, pad_id=0, side=side)
+    assert ids.shape == mask.shape == (3, 3)
+    for row, s in zip(range(3), seqs):
+        assert ids[row][mask[row].bool()].tolist() == s
+        assert (ids[row][~mask[row].bool()] == 0).all()
+        assert mask[row, -1 if side == "left" else 0] == 1
+    with pytest.raises(ValueError):
+        pad_batch(seqs, side="middle")
+
+
+def test_last_index_and_value_at_last_token_on_hand_made_masks():
+    values = torch.arange(12.0).reshape(2, 6)  # (B, T): value = position index, + 6 on the second row
+    right = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]])
+    left = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 1, 1, 1, 1, 1]])
+    middle = torch.tensor([[0, 1, 1, 1, 0, 0], [0, 0, 1, 0, 0, 0]])  # a left-padded prompt and a right-padded reply
+    assert last_index(right).tolist() == [2, 4] and at_last_token(values, right).tolist() == [2.0, 10.0]
+    assert last_index(left).tolist() == [5, 5] and at_last_token(values, left).tolist() == [5.0, 11.0]
+    assert last_index(middle).tolist() == [3, 2]
+    with pytest.raises(ValueError, match="no real token"):
+        last_index(torch.tensor([[1, 0], [0, 0]]))
 
 
 def test_logprobs_from_logits_hand_case():
@@ -163,7 +226,7 @@ def test_kv_cache_is_at_least_5x_faster_for_256_tokens():
     """4 layers, 128 dims, 256 new tokens for a batch of 8 prompts (as in a rollout).
 
     Timed in CPU seconds of this process on one thread (time.process_time), best of 2 alternating runs, so other
-    programs running on the machine do not distort the ratio (about 16x measured here).
+    programs running on the machine do not distort the ratio; bench.py measures it (the cache is many times faster).
     """
     torch.manual_seed(0)
     m = GPT(GPTConfig(block_size=512, vocab_size=2052, n_layer=4, n_head=4, n_embd=128)).eval()

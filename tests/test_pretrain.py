@@ -11,8 +11,9 @@ import pytest
 import torch
 
 import pretrain
-from common import read_log
-from model import GPT, GPTConfig, load_checkpoint, load_model, save_checkpoint
+from logger import read_log
+from checkpoint import load_checkpoint, save_checkpoint
+from model import GPT, GPTConfig, load_model
 
 TINY_ARGS = ["--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--batch_size", "4",
              "--eval_iters", "2", "--log_interval", "1", "--sample_tokens", "8", "--warmup", "2"]
@@ -77,6 +78,33 @@ def test_overfitting_one_batch_drives_the_loss_to_zero():
         loss.backward()
         opt.step()
     assert loss.item() < 0.05
+
+
+def test_batches_are_windows_of_the_token_file_with_targets_shifted_by_one():
+    import numpy as np
+    tokens = np.arange(1000, dtype=np.uint16) * 7 % 997  # every window is recognisable by its first token
+    x, y = pretrain.get_batch(tokens, 16, 5, torch.Generator().manual_seed(0), "cpu")
+    assert x.shape == y.shape == (5, 16) and x.dtype == torch.long
+    for row_x, row_y in zip(x.tolist(), y.tolist()):
+        start = next(i for i in range(len(tokens) - 16) if tokens[i: i + 16].tolist() == row_x)
+        assert row_y == tokens[start + 1: start + 17].tolist()  # y[t] is the token after x[t]
+    again, _ = pretrain.get_batch(tokens, 16, 5, torch.Generator().manual_seed(0), "cpu")
+    assert torch.equal(x, again)  # the generator's seed decides the windows
+
+
+def test_step_seeds_differ_for_every_step_micro_batch_and_rank():
+    seeds = {pretrain.step_seed(1337, step, micro, grad_accum=2, world_size=3, rank=rank)
+             for step in range(10) for micro in range(2) for rank in range(3)}
+    assert len(seeds) == 10 * 2 * 3
+
+
+def test_tokens_of_another_tokenizer_are_refused(tiny_world, tiny_enc):
+    from tokenizer import get_tokenizer
+    assert set(pretrain.load_tokens(tiny_world, tiny_enc, 32)) == {"train", "val"}
+    with pytest.raises(ValueError, match="tokenizer"):
+        pretrain.load_tokens(tiny_world, get_tokenizer("gpt2"), 32)
+    with pytest.raises(ValueError, match="fewer than block_size"):
+        pretrain.load_tokens(tiny_world, tiny_enc, 10 ** 9)
 
 
 def test_tiny_run_writes_a_loadable_checkpoint(tiny_world, tiny_enc, tmp_path):

@@ -1,4 +1,5 @@
-"""reward_model.py: the Bradley-Terry loss, a score read at the end token whatever the padding, a tiny run."""
+"""reward_model.py: the Bradley-Terry loss, rewards read at the end token, the evaluation against labels and
+gold, the score's scale, a tiny run."""
 import json
 import math
 
@@ -6,8 +7,8 @@ import pytest
 import torch
 
 import reward_model as rm_mod
-from common import pad_batch
-from model import CheckpointError, GPTConfig, ScalarGPT, load_model
+from checkpoint import CheckpointError
+from model import GPTConfig, ScalarGPT, load_model
 
 
 def test_loss_is_ln2_when_rewards_are_equal():
@@ -36,54 +37,53 @@ def tiny_rm():
     return ScalarGPT(GPTConfig(block_size=64, vocab_size=60, n_layer=2, n_head=2, n_embd=32)).eval()
 
 
-@pytest.mark.parametrize("side", ["left", "right"])
-def test_score_unchanged_by_batch_size_padding_side_and_amount(tiny_rm, side):
-    seqs = [[3, 4, 5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16, 17, 18, 19, 20]]
-    alone = [rm_mod.reward_scores(tiny_rm, torch.tensor([s]), torch.ones(1, len(s), dtype=torch.long)).item()
-             for s in seqs]
-    for extra in (0, 7):  # more padding: a longer dummy row in the batch
-        batch = seqs + ([[1] * (len(seqs[2]) + extra)] if extra else [])
-        ids, mask = pad_batch(batch, pad_id=0, side=side)
-        scores = rm_mod.reward_scores(tiny_rm, ids, mask)[: len(seqs)]
-        assert max(abs(a - b) for a, b in zip(scores.tolist(), alone)) <= 1e-5
+def _pair(prompt_ids, chosen, rejected):
+    return {"prompt": "x", "chosen": "c", "rejected": "r", "chosen_ids": prompt_ids + chosen,
+            "rejected_ids": prompt_ids + rejected}
 
 
-def test_score_at_last_token_on_hand_made_values():
-    values = torch.arange(12.0).reshape(2, 6)  # (B, T): value = position index, + 6 on the second row
-    right = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]])
-    left = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 1, 1, 1, 1, 1]])
-    assert rm_mod.score_at_last_token(values, right).tolist() == [2.0, 10.0]
-    assert rm_mod.score_at_last_token(values, left).tolist() == [5.0, 11.0]
-    with pytest.raises(ValueError):
-        rm_mod.score_at_last_token(values, torch.zeros(2, 6, dtype=torch.long))
+def test_pair_rewards_are_read_at_each_replys_last_token(tiny_rm):
+    pairs = [_pair([3, 4], [5, 6, 7], [8]), _pair([9], [10, 11, 12, 13, 14, 15], [16, 17])]
+    r_c, r_r = rm_mod.pair_rewards(tiny_rm, pairs, "cpu")
+    for i, p in enumerate(pairs):  # each sequence alone, read at its last position
+        assert r_c[i].item() == pytest.approx(tiny_rm(torch.tensor([p["chosen_ids"]]))[0, -1].item(), abs=1e-5)
+        assert r_r[i].item() == pytest.approx(tiny_rm(torch.tensor([p["rejected_ids"]]))[0, -1].item(), abs=1e-5)
+    moved = [_pair([3, 4], [5, 6, 9], [8])] + pairs[1:]  # another token at the end: another score
+    assert rm_mod.pair_rewards(tiny_rm, moved, "cpu")[0][0].item() != pytest.approx(r_c[0].item(), abs=1e-4)
 
 
-def test_score_is_read_at_the_last_real_token(tiny_rm):
-    ids, mask = pad_batch([[3, 4, 5, 6], [7, 8]], pad_id=0, side="right")
-    values = tiny_rm(ids, attention_mask=mask)
-    scores = rm_mod.reward_scores(tiny_rm, ids, mask)
-    assert scores[0] == values[0, 3] and scores[1] == values[1, 1]
-    ids2 = ids.clone()
-    ids2[1, 2:] = 42  # other padding ids change nothing
-    assert torch.allclose(rm_mod.reward_scores(tiny_rm, ids2, mask), scores, atol=1e-6)
-    more = torch.cat([ids, torch.full((2, 5), 17)], 1), torch.cat([mask, torch.zeros(2, 5, dtype=torch.long)], 1)
-    assert torch.allclose(rm_mod.reward_scores(tiny_rm, *more), scores, atol=1e-5)  # appended padding
-    shorter = mask.clone()
-    shorter[0, 3] = 0  # the end moves: a different position is read
-    assert not torch.allclose(rm_mod.reward_scores(tiny_rm, ids, shorter)[0], scores[0])
-    moved = ids.clone()
-    moved[0, 3] = 9  # a different token at the end position changes the score
-    assert not torch.allclose(rm_mod.reward_scores(tiny_rm, moved, mask)[0], scores[0])
+class _LengthReward(torch.nn.Module):
+    """A stand-in reward model: the score of a sequence is its length (the value at position t is t + 1)."""
+
+    def forward(self, ids, attention_mask=None):
+        return torch.arange(1, ids.size(1) + 1, dtype=torch.float).expand(ids.shape)
 
 
-def test_chosen_and_rejected_rendered_with_the_chat_template(tiny_enc):
-    from tokenizer import render_prompt, special_id
-    ids = rm_mod.render_reply(tiny_enc, "What is 2 plus 3?", "2 plus 3 is 5.")
-    assert ids == render_prompt(tiny_enc, "What is 2 plus 3?") + tiny_enc.encode_ordinary("2 plus 3 is 5.") + [
-        special_id(tiny_enc, "<|end|>")]
+def test_evaluate_pairs_against_labels_and_gold(tiny_enc):
+    prompt = "What is 2 plus 3?"
+    replies = ["Sure! 2 plus 3 is 5.", "5.", "2 plus 3 is 7.", "Ugh, obviously 5. Go away now.",
+               "I'm sorry, but I can't help with that."]
+    pairs = [{"prompt": prompt, "chosen": c, "rejected": r, "chosen_ids": [0] * len(c), "rejected_ids": [0] * len(r)}
+             for c in replies for r in replies if c != r]  # the stand-in scores a reply by its length in characters
+    ev = rm_mod.evaluate_pairs(_LengthReward(), pairs, tiny_enc, "cpu", batch_size=7)
+    longer = [len(p["chosen"]) > len(p["rejected"]) for p in pairs]
+    assert ev["accuracy"] == sum(longer) / len(pairs) and ev["n_gold_pairs"] == len(pairs)
+    from data.tinyworld import gold_score
+    gold = [(gold_score(prompt, p["chosen"]), gold_score(prompt, p["rejected"])) for p in pairs]
+    differ = [(lc, gc > gr) for lc, (gc, gr) in zip(longer, gold) if gc != gr]
+    assert ev["gold_accuracy"] == sum(a == b for a, b in differ) / len(differ)
+    assert ev["labeller_gold_agreement"] == sum(b for _, b in differ) / len(differ)  # "chosen" is not always better
+    assert sorted(ev["scores"]) == sorted(float(len(p[k])) for p in pairs for k in ("chosen", "rejected"))
 
 
-def test_tiny_end_to_end_run(tiny_world, tiny_ckpts, tmp_path):
+def test_score_scale_is_the_mean_and_std_of_both_replies(tiny_rm):
+    pairs = [_pair([1], [2, 3], [4]), _pair([5, 6], [7], [8, 9, 10])]
+    mean, std = rm_mod.score_scale(tiny_rm, pairs, "cpu", batch_size=1)
+    scores = torch.cat(rm_mod.pair_rewards(tiny_rm, pairs, "cpu"))
+    assert mean == pytest.approx(scores.mean().item(), abs=1e-6) and std == pytest.approx(scores.std().item(), abs=1e-6)
+
+
+def test_tiny_end_to_end_run(tiny_world, tiny_enc, tiny_ckpts, tmp_path):
     metrics = rm_mod.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "sft"), "--out_dir",
                            str(tmp_path), "--max_iters", "4", "--batch_size", "4", "--log_interval", "1",
                            "--eval_interval", "2"])
@@ -94,8 +94,14 @@ def test_tiny_end_to_end_run(tiny_world, tiny_ckpts, tmp_path):
                 "spearman_gold", "pearson_length", "score_mean", "score_std"):
         assert math.isfinite(on_disk[key]) and on_disk[key] == metrics[key]
         assert ckpt["extra"][key] == metrics[key]
-    assert 0 <= on_disk["accuracy"] <= 1 and on_disk["n_clear"] <= on_disk["n_gold_pairs"] == on_disk["n_eval"]
-    assert on_disk["score_std"] > 0 and on_disk["gold_margin"] == rm_mod.GOLD_MARGIN
+    assert on_disk["n_clear"] <= on_disk["n_gold_pairs"] == on_disk["n_eval"] and on_disk["gold_margin"] == 0.5
+    # the saved model, evaluated again, gives the reported numbers
+    from data.datasets import render_preferences
+    val, _ = render_preferences(tiny_enc, tiny_world / "prefs_eval.jsonl", model.config.block_size)
+    train, _ = render_preferences(tiny_enc, tiny_world / "prefs_train.jsonl", model.config.block_size)
+    assert rm_mod.evaluate_pairs(model, val, tiny_enc, "cpu")["accuracy"] == pytest.approx(metrics["accuracy"])
+    scale = rm_mod.score_scale(model, train[:1024], "cpu")
+    assert scale == pytest.approx((metrics["score_mean"], metrics["score_std"]))
     assert (tmp_path / "rm_vs_gold.png").exists() and (tmp_path / "log.jsonl").exists()
     with pytest.raises(CheckpointError, match="needs .sft."):  # the init must be an SFT checkpoint
         rm_mod.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "rm"), "--out_dir", str(tmp_path)])
@@ -109,7 +115,7 @@ def test_users_own_preference_file(tiny_world, tiny_ckpts, tmp_path):
     metrics = rm_mod.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "sft"), "--out_dir",
                            str(tmp_path / "rm"), "--train_file", str(own), "--eval_file", str(own),
                            "--max_iters", "2", "--batch_size", "2"])
-    assert metrics["n_train"] == 2 and 0 <= metrics["accuracy"] <= 1
+    assert metrics["n_train"] == 2
     assert metrics["n_gold_pairs"] == 0 and metrics["gold_accuracy"] is None  # the gold judge does not know them
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "chosen": "y"}\n')

@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import sft
-from common import pad_batch
-from model import GPT, GPTConfig, load_model
+from model import GPT, GPTConfig, load_model, pad_batch
 from tokenizer import render_conversation
 
 
@@ -90,6 +89,37 @@ def test_gradient_accumulation_equals_one_big_batch(tiny_enc):
     assert not all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(big, model.parameters()))
 
 
+def test_sft_batch_shifts_targets_and_mask(tiny_enc):
+    convs = [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
+             [{"role": "user", "content": "What is 2 plus 3?"}, {"role": "assistant", "content": "5."}]]
+    rendered = [render_conversation(tiny_enc, c) for c in convs]
+    x, y, m, n = sft.sft_batch(rendered, "cpu")
+    assert x.shape == y.shape == m.shape == (2, max(len(ids) for ids, _ in rendered) - 1)
+    assert n == sum(len(ids) - 1 for ids, _ in rendered)  # real input tokens, padding not counted
+    for i, (ids, mask) in enumerate(rendered):
+        k = len(ids) - 1
+        assert x[i, :k].tolist() == ids[:-1] and y[i, :k].tolist() == ids[1:]  # y[t] is the token after x[t]
+        assert m[i, :k].tolist() == mask[1:] and (m[i, k:] == 0).all()  # the mask of the targets; none on padding
+
+
+def test_validation_loss_weighs_every_assistant_token_the_same(tiny_enc):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=64, vocab_size=tiny_enc.n_vocab, n_layer=1, n_head=2, n_embd=16)).train()
+    convs = [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How are you today?"}],
+             [{"role": "user", "content": "What is 2 plus 3?"}, {"role": "assistant", "content": "5."}],
+             [{"role": "user", "content": "Tell me a story."}, {"role": "assistant", "content": "Mia ran. The end."}]]
+    rendered = [render_conversation(tiny_enc, c) for c in convs]
+    ce, n = 0.0, 0  # brute force: every assistant token of every conversation, one conversation at a time
+    for ids, mask in rendered:
+        logp = torch.log_softmax(model.eval()(torch.tensor([ids[:-1]]))[0], -1)
+        ce -= sum(logp[t, ids[t + 1]].item() for t in range(len(ids) - 1) if mask[t + 1])
+        n += sum(mask[1:])
+    model.train()
+    for batch_size in (1, 2, 3):  # batches of different sizes and padding give the same number
+        assert sft.validation_loss(model, rendered, batch_size, "cpu") == pytest.approx(ce / n, rel=1e-5)
+    assert model.training  # evaluated without dropout, then back to training mode
+
+
 def test_tiny_end_to_end_run(tiny_world, tiny_enc, tiny_ckpts, tmp_path):
     metrics = sft.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "pretrain"), "--out_dir",
                         str(tmp_path), "--max_iters", "4", "--batch_size", "4", "--eval_interval", "2",
@@ -98,10 +128,12 @@ def test_tiny_end_to_end_run(tiny_world, tiny_enc, tiny_ckpts, tmp_path):
     assert ckpt["step"] == 4 and ckpt["tokenizer"] == tiny_enc.name and ckpt["train_config"]["max_iters"] == 4
     assert math.isfinite(metrics["val_loss"]) and math.isfinite(metrics["base_val_loss"])
     assert metrics["val_loss"] == ckpt["extra"]["val_loss"]
-    assert 0.0 <= metrics["sft"]["format_compliance"] <= 1.0 and metrics["base"]["n"] == 6
-    assert json.loads((tmp_path / "metrics.json").read_text())["sft"]["n"] == 6
+    assert metrics["base"]["n"] == 6 and json.loads((tmp_path / "metrics.json").read_text())["sft"]["n"] == 6
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
-    assert len(samples) == 6 and {"prompt", "base", "sft", "base_gold", "sft_gold"} <= set(samples[0])
+    assert len(samples) == 6 and {"prompt", "task", "base", "sft", "base_gold", "sft_gold"} <= set(samples[0])
+    for name in ("base", "sft"):  # the summaries are those of the replies in samples.jsonl
+        assert metrics[name]["format_compliance"] == sum(s[f"{name}_stop"] == "end" for s in samples) / 6
+        assert metrics[name]["gold_mean"] == pytest.approx(sum(s[f"{name}_gold"] for s in samples) / 6)
     assert (tmp_path / "loss.png").exists()
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert log[0]["step"] == 0 and log[0]["val_loss"] == metrics["base_val_loss"]  # the base model, before training
@@ -129,6 +161,6 @@ def test_own_conversations_file_and_too_long_ones_dropped(tiny_world, tiny_enc, 
 
 
 def test_wrong_stage_is_a_clear_error(tiny_world, tiny_ckpts, tmp_path):
-    from model import CheckpointError
+    from checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="'rm' checkpoint"):
         sft.main(["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "rm"), "--out_dir", str(tmp_path)])

@@ -1,4 +1,5 @@
-"""Tests of the shared helpers in common.py."""
+"""Tests of the shared helpers: config.py (the command line), training.py (the schedule), logger.py (logs and plots)."""
+import copy
 import json
 import math
 from dataclasses import dataclass
@@ -7,7 +8,9 @@ from typing import Optional
 import pytest
 import torch
 
-from common import MetricsLogger, lr_at, opt, pad_batch, parse_config, plot_log, read_log
+from config import opt, parse_config
+from logger import MetricsLogger, plot_log, read_log
+from training import clip_gradients, draw_batch, frozen, lr_at, save_run
 
 
 @dataclass
@@ -52,23 +55,6 @@ def test_lr_schedule_shape():
     assert lrs[mid] == pytest.approx(0.1 + 0.5 * (1 + math.cos(math.pi * 0.5)) * 0.9)
 
 
-@pytest.mark.parametrize("side", ["left", "right"])
-def test_pad_batch(side):
-    seqs = [[5, 6, 7], [8], [9, 10]]
-    ids, mask = pad_batch(seqs, pad_id=0, side=side)
-    assert ids.shape == mask.shape == (3, 3)
-    for row, s in zip(range(3), seqs):
-        real = ids[row][mask[row].bool()].tolist()
-        assert real == s
-        assert (ids[row][~mask[row].bool()] == 0).all()
-        if side == "left":
-            assert mask[row, -1] == 1
-        else:
-            assert mask[row, 0] == 1
-    with pytest.raises(ValueError):
-        pad_batch(seqs, side="middle")
-
-
 def test_metrics_logger_and_plot(tmp_path, capsys):
     log = MetricsLogger(tmp_path, "test")
     for step in range(3):
@@ -81,15 +67,60 @@ def test_metrics_logger_and_plot(tmp_path, capsys):
     json.dumps(records)  # plain JSON types only
     plot_log(tmp_path / "log.jsonl", tmp_path / "curves.png", ["loss", ["lr", "ms"]])
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    MetricsLogger(tmp_path, "test", resume_from=1)  # a resumed run forgets what came after its checkpoint
+    assert [r["step"] for r in read_log(tmp_path / "log.jsonl")] == [0, 1]
     MetricsLogger(tmp_path, "test")  # a fresh run starts a fresh log
-    assert not (tmp_path / "log.jsonl").exists()
+    assert read_log(tmp_path / "log.jsonl") == []
+
+
+def test_draw_batch_is_a_function_of_its_seed():
+    items = list(range(100))
+    a, b, c = draw_batch(items, 50, seed=7), draw_batch(items, 50, seed=7), draw_batch(items, 50, seed=8)
+    assert a == b and a != c and set(a) <= set(items)
+    assert len(set(draw_batch(items[:3], 30, seed=0))) <= 3  # with replacement: more draws than items
+
+
+def test_clip_gradients_zero_means_off():
+    p = torch.nn.Parameter(torch.zeros(4))
+    p.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])  # norm 5
+    assert clip_gradients([p], 0).item() == pytest.approx(5.0) and p.grad.norm().item() == pytest.approx(5.0)
+    assert clip_gradients([p], 1.0).item() == pytest.approx(5.0) and p.grad.norm().item() == pytest.approx(1.0)
+
+
+def test_a_frozen_model_is_not_changed_by_training():
+    torch.manual_seed(0)
+    policy = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 1))
+    reference = frozen(copy.deepcopy(policy))
+    before = {k: v.clone() for k, v in reference.state_dict().items()}
+    optimizer = torch.optim.SGD(list(policy.parameters()) + list(reference.parameters()), lr=1.0)
+    x = torch.randn(8, 4)
+    (policy(x) - reference(x)).pow(2).mean().add(policy(x).mean()).backward()
+    optimizer.step()
+    assert all(torch.equal(v, before[k]) for k, v in reference.state_dict().items())
+    assert all(p.grad is None for p in reference.parameters()) and not reference.training
+    assert torch.equal(reference(x), reference(x))  # eval mode: no dropout
+
+
+def test_save_run_writes_checkpoint_metrics_and_plots(tmp_path, capsys):
+    from checkpoint import load_checkpoint
+    from model import GPT, GPTConfig
+    log = MetricsLogger(tmp_path, "test", quiet=True)
+    for step in range(3):
+        log.log(step, loss=1.0 / (step + 1))
+    model = GPT(GPTConfig(block_size=8, vocab_size=10, n_layer=1, n_head=1, n_embd=8))
+    save_run(tmp_path, {"val_loss": 1.5}, [("loss.png", ["loss"], "t")], model=model, stage="sft", step=3)
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"val_loss": 1.5}
+    assert load_checkpoint(tmp_path, expected_stage="sft")["step"] == 3 and (tmp_path / "loss.png").exists()
+    (tmp_path / "ckpt.pt").unlink()
+    save_run(tmp_path, {"val_loss": 1.0})  # no model: metrics only
+    assert not (tmp_path / "ckpt.pt").exists() and "metrics.json" in capsys.readouterr().out
 
 
 def test_stop_request_turns_signals_into_a_request_and_restores_the_handlers():
     import os
     import signal
 
-    from common import StopRequest
+    from training import StopRequest
     before = signal.getsignal(signal.SIGINT)
     with StopRequest() as stop:
         assert stop.requested is None

@@ -1,0 +1,55 @@
+"""
+Device, precision and seeds: `get_device` (CUDA, then Apple's MPS, then the CPU), `autocast` (bf16 on CUDA,
+nothing elsewhere), `set_seed`, and `peak_flops`, known only for GPUs whose datasheet we know, so that an MFU is
+never measured against the wrong chip.
+"""
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+
+def get_device(name="auto"):
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; any other value is used as given."""
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def autocast(device, dtype="bfloat16"):
+    """bf16 autocast on CUDA (matmuls in bf16, weights and optimizer state stay fp32); a no-op elsewhere."""
+    device_type = device.split(":")[0]
+    if device_type == "cuda" and dtype in ("bfloat16", "float16"):
+        return torch.autocast(device_type="cuda", dtype=getattr(torch, dtype))
+    return contextlib.nullcontext()
+
+
+def set_seed(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# Peak dense bf16 tensor-core throughput (FLOP/s, without sparsity) of GPUs whose datasheet we know.
+# MFU is only reported when the device is one of these: an MFU against the wrong peak is worse than none.
+PEAK_BF16_FLOPS = {
+    "H100 SXM": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12,
+    "A100": 312e12, "A10G": 125e12, "L4": 121e12, "RTX 4090": 165e12, "RTX 3090": 71e12,
+}
+
+
+def peak_flops(device):
+    """Peak bf16 FLOP/s of the current CUDA device if it is in PEAK_BF16_FLOPS, else None (CPU, MPS, unknown)."""
+    if not str(device).startswith("cuda") or not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key in sorted(PEAK_BF16_FLOPS, key=len, reverse=True):  # longest (most specific) name first
+        if key in name:
+            return PEAK_BF16_FLOPS[key]
+    return None
