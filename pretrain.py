@@ -45,13 +45,14 @@ import torch.nn.functional as F
 from common import (MetricsLogger, StopRequest, autocast, check_tokenizer, ensure_data_dir, get_device, lr_at, opt,
                     parse_config, peak_flops, plot_log, read_log, set_seed, tokenizer_for)
 from model import GPT, GPTConfig, checkpoint_file, load_checkpoint, load_model, save_checkpoint
+from tokenizer import token_byte_lengths
 
 
 # ----------------------------------------------------------------------------------------------------------
 # loss
 
 
-def causal_lm_loss(logits, targets):
+def causal_lm_loss(logits, targets, reduction="mean"):
     """Mean next-token cross-entropy over every position whose target is not -1.
 
     logits (B, T, V): the model's scores for the next token at every position of idx (B, T);
@@ -64,10 +65,37 @@ def causal_lm_loss(logits, targets):
 
     At initialisation every token is about equally likely, so the loss starts near ln(V); a model that
     knows nothing but the token frequencies would reach their entropy; 0 means it predicts every token surely.
+    reduction="none" returns the (B, T) loss of every position instead (0 where the target is -1).
     """
     B, T, V = logits.shape
     # float32 for the softmax even under bf16 autocast; cross_entropy = log_softmax + pick the target's entry
-    return F.cross_entropy(logits.float().reshape(B * T, V), targets.reshape(B * T), ignore_index=-1)
+    loss = F.cross_entropy(logits.float().reshape(B * T, V), targets.reshape(B * T), ignore_index=-1,
+                           reduction=reduction)
+    return loss.view(B, T) if reduction == "none" else loss
+
+
+def bits_per_byte(token_losses, targets, token_bytes):
+    """The loss in bits per byte of text: a number that, unlike the loss per token, does not depend on the tokenizer.
+
+    token_losses (B, T): the loss in nats of each prediction (causal_lm_loss(..., reduction="none"));
+    targets (B, T): the token each position predicts (-1 = ignored); token_bytes (V,): how many UTF-8 bytes each
+    token id decodes to, 0 for special tokens (tokenizer.token_byte_lengths). Over the set P of predictions
+    whose target is an ordinary token (not -1, not a special token):
+
+        bpb = sum_{t in P} loss_t / (ln 2 * sum_{t in P} bytes(targets_t))
+
+    The sum of the losses is what it costs, in nats, to encode those tokens with the model's probabilities
+    (divide by ln 2 for bits); dividing by the bytes they spell gives a cost per byte of text. A tokenizer with
+    longer tokens makes fewer, harder predictions, so its loss per token is higher for the same model quality;
+    its bits per byte is not. On the same held-out text, any two tokenizers (or a character model: on ASCII
+    text one character is one byte, so bpb = its loss per character / ln 2) can be compared. Special tokens are
+    markup between documents, not text: they are left out of both sums.
+    """
+    counted = targets >= 0
+    n_bytes = torch.where(counted, token_bytes[targets.clamp(min=0)], 0)  # (B, T) bytes of each target
+    counted &= n_bytes > 0  # special tokens spell no bytes
+    nats = torch.where(counted, token_losses.float(), 0.0).sum()
+    return (nats / (math.log(2) * n_bytes.sum())).item()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -241,19 +269,25 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # evaluation: the same fixed batches every time, so numbers are comparable across steps and runs
+    token_bytes = torch.tensor(token_byte_lengths(enc), device=device)  # (V,) bytes per token id, 0 for specials
+
     @torch.no_grad()
     def estimate_loss():
+        """{'train': loss, 'val': loss} in nats per token, and 'train_bpb', 'val_bpb' in bits per byte."""
         raw_model.eval()  # dropout off
         out = {}
         for split in ("train", "val"):
             g = torch.Generator().manual_seed(10_000)
-            losses = []
+            losses, targets = [], []
             for _ in range(cfg.eval_iters):
                 x, y = get_batch(split, g)
                 with autocast(device):
                     logits = raw_model(x)  # (B, T, V)
-                losses.append(causal_lm_loss(logits, y).item())
-            out[split] = sum(losses) / len(losses)
+                losses.append(causal_lm_loss(logits, y, reduction="none"))  # (B, T) nats per prediction
+                targets.append(y)
+            losses, targets = torch.cat(losses), torch.cat(targets)  # (eval_iters * B, T)
+            out[split] = losses.mean().item()
+            out[f"{split}_bpb"] = bits_per_byte(losses, targets, token_bytes)
         raw_model.train()
         return out
 
@@ -278,8 +312,10 @@ def main(argv=None):
     stop_at = min(cfg.stop_at or cfg.max_iters, cfg.max_iters)
     if master and step == 0:
         losses = estimate_loss()
-        print(f"step 0: train {losses['train']:.4f}, val {losses['val']:.4f} (ln V = {math.log(enc.n_vocab):.4f})")
-        logger.log(0, train_loss=losses["train"], val_loss=losses["val"])
+        print(f"step 0: train {losses['train']:.4f}, val {losses['val']:.4f} (ln V = {math.log(enc.n_vocab):.4f}); "
+              f"val {losses['val_bpb']:.4f} bits per byte")
+        logger.log(0, train_loss=losses["train"], val_loss=losses["val"], train_bpb=losses["train_bpb"],
+                   val_bpb=losses["val_bpb"])
     t_start = time.time()
     metrics = dict(ckpt["extra"]) if ckpt is not None else {}  # the last evaluation's numbers
     steps_run, train_time = 0, 0.0
@@ -328,11 +364,14 @@ def main(argv=None):
             if master and (step % cfg.eval_interval == 0 or step == stop_at):
                 losses = estimate_loss()
                 texts = samples()
-                print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+                print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}, "
+                      f"val {losses['val_bpb']:.4f} bits per byte")
                 for text in texts:
                     print(f"  sample: {text[:200]!r}")
-                logger.log(step, train_loss=losses["train"], val_loss=losses["val"])
-                metrics = {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "samples": texts}
+                logger.log(step, train_loss=losses["train"], val_loss=losses["val"], train_bpb=losses["train_bpb"],
+                           val_bpb=losses["val_bpb"])
+                metrics = {"step": step, "train_loss": losses["train"], "val_loss": losses["val"],
+                           "train_bpb": losses["train_bpb"], "val_bpb": losses["val_bpb"], "samples": texts}
             # --------------------------------------------------------------------------------------------------
             # save (atomically: a kill during the save leaves the previous checkpoint whole). An interrupted run
             # saves too: the step is complete, so the checkpoint resumes exactly.
