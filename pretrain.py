@@ -140,7 +140,15 @@ class Config:
 
 # Presets are command-line options put before the user's own, so anything given explicitly still wins.
 PRESETS = {
-    # ~10M parameters, 16k tokens a step: a few minutes on a laptop GPU (not measured here: no GPU was at hand)
+    # ~11M parameters, 16k tokens a step: a few minutes on a laptop GPU (not measured here: no GPU was at hand).
+    # GPU memory, estimated (not measured) for CUDA with bf16 autocast and flash attention, at V = 2,052 (bpe:2048):
+    #   fp32 weights + gradients + AdamW's two moments: 16 bytes x 11.5M parameters                   ~0.2 GB
+    #   activations kept for backward, ~40 bytes x n_embd per token and layer (bf16 matmul inputs,
+    #   fp32 LayerNorm inputs, dropout masks): 40 x 384 x 16,384 tokens x 6 layers                    ~1.5 GB
+    #   logits, bf16 (B, T, V) + fp32 log-softmax + two fp32 (B, T, V) in backward: 14 x 16,384 x V   ~0.5 GB
+    #   total ~2.2 GB, ~3 GB with the CUDA context: fits 8 GB. Attention without flash kernels keeps the
+    #   (B, heads, T, T) probabilities (~1.7 GB more): still fits. With GPT-2's 50k vocabulary the logits
+    #   alone take ~11.5 GB: add --batch_size 16 --grad_accum 4 (the same tokens a step, ~4 GB in all).
     "gpu": "--n_layer 6 --n_head 6 --n_embd 384 --block_size 256 --batch_size 64 --max_iters 1000 --lr 1e-3 "
            "--min_lr 1e-4 --warmup 100 --dropout 0.1 --eval_interval 250",
     # GPT-2 small (124M) from scratch, 64k tokens a step; needs GPT-2-tokenised data (python -m data.prepare)

@@ -7,6 +7,7 @@ from typing import Optional
 import pytest
 import torch
 
+import common
 from common import MetricsLogger, lr_at, opt, pad_batch, parse_config, plot_log, read_log
 
 
@@ -102,3 +103,27 @@ def test_stop_request_turns_signals_into_a_request_and_restores_the_handlers():
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.requested == "SIGINT"
+
+
+@pytest.mark.parametrize("name,peak", [
+    ("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA A100-SXM4-40GB", 312e12), ("NVIDIA GeForce RTX 4090", 165e12),
+    ("NVIDIA GeForce RTX 4090 Laptop GPU", None), ("NVIDIA GeForce RTX 3080 Ti Laptop GPU", None),
+    ("NVIDIA GeForce GTX 1650 with Max-Q Design", None), ("Some Future GPU", None),
+])
+def test_peak_flops_only_for_known_desktop_and_datacenter_gpus(monkeypatch, name, peak):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    assert common.peak_flops("cuda") == peak
+    assert common.peak_flops("cpu") is None and common.peak_flops("mps") is None
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")  # this machine has no GPU: the context stays unused
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_autocast_uses_bf16_only_on_gpus_that_compute_in_it(monkeypatch, native_bf16):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native_bf16)
+    ctx = common.autocast("cuda:0")
+    assert isinstance(ctx, torch.autocast) == native_bf16
+    if native_bf16:
+        assert ctx.fast_dtype == torch.bfloat16
+    assert not isinstance(common.autocast("cpu"), torch.autocast)
+    assert not isinstance(common.autocast("mps"), torch.autocast)
