@@ -5,20 +5,26 @@ Talk to any stage's model in the terminal, or ask several models the same questi
     python chat.py --checkpoint out/sft --temperature 0.7 --top_k 20
     python chat.py --compare out/pretrain out/sft out/ppo out/dpo --prompt "What is 3 plus 4?"
     echo "Where does Mia live?" | python chat.py --checkpoint out/dpo
+    python chat.py --raw --checkpoint out/shakespeare --data_dir data/shakespeare --prompt "ROMEO:"
 
 The conversation is rendered with the same chat template the models were trained on; replies stream token by
 token and stop where replies.py stops every reply (at <|end|>, or at a turn the model should not write). A
 pre-trained (not fine-tuned) model has never seen the template: it continues text instead of answering, which
 is the point of comparing it with the others. /reset starts a new conversation.
+--raw skips the template: the prompt is the start of a document, and the model writes on until it would start
+a new one (<|endoftext|>) or reaches --max_new_tokens: how to sample a model pre-trained on your own text.
 """
 
 import argparse
 import sys
 
+import torch
+
 from data.datasets import DEFAULT_DATA_DIR, tokenizer_for
 from device import get_device
 from model import load_model
 from replies import PromptTooLong, generate_replies, stop_ids
+from tokenizer import BOS, SPECIAL_TOKENS, special_id
 
 
 def reply(model, enc, messages, args, device, stream=None):
@@ -39,11 +45,34 @@ def reply(model, enc, messages, args, device, stream=None):
     return answer.text
 
 
+def continuation(model, enc, text, args, device, stream=None):
+    """What the model writes after `text` at the start of a document (<|endoftext|> + text), without the chat
+    template, until any special token (a new document, or chat markers, which are not text); None when the
+    prompt leaves no room in the context."""
+    ids = [special_id(enc, BOS)] + enc.encode_ordinary(text)
+    room = model.config.block_size - len(ids)
+    if room <= 0:
+        return None
+    stops = [special_id(enc, t) for t in SPECIAL_TOKENS]
+
+    def on_token(tokens):  # (1,): this step's token
+        if stream is not None and int(tokens[0]) not in stops:
+            stream(enc.decode([int(tokens[0])]))
+
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    new = model.sample(torch.tensor([ids], device=device), min(args.max_new_tokens, room),
+                       temperature=args.temperature, top_k=args.top_k or None, stop_tokens=stops,
+                       generator=generator, on_token=on_token).tokens[0].tolist()
+    return enc.decode([t for t in new if t not in stops])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Chat with a checkpoint, or compare several on one prompt.")
     ap.add_argument("--checkpoint", default="out/ppo", help="checkpoint to chat with")
     ap.add_argument("--compare", nargs="+", help="answer each prompt with every one of these checkpoints")
     ap.add_argument("--prompt", help="one prompt, answered then exit (otherwise prompts are read from stdin)")
+    ap.add_argument("--raw", action="store_true", help="continue each prompt as plain text, without the chat template "
+                    "(for a pre-trained model, e.g. one trained on your own text)")
     ap.add_argument("--data_dir", "--data-dir", default=DEFAULT_DATA_DIR,
                     help="where the tokenizer is (data_dir/tokenizer.bpe)")
     ap.add_argument("--tokenizer", default="", help="'' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
@@ -81,9 +110,17 @@ def main(argv=None):
             continue
         if args.compare:  # side by side: each model answers the single prompt afresh
             for path, model in models:
-                answer = reply(model, enc, [{"role": "user", "content": text}], args, device)
-                print(f"[{path}] {answer}")
+                if args.raw:
+                    answer = continuation(model, enc, text, args, device)
+                    print(f"[{path}] {text}{answer or ''}")
+                else:
+                    print(f"[{path}] {reply(model, enc, [{'role': 'user', 'content': text}], args, device)}")
             print()
+            continue
+        if args.raw:  # the prompt, then what the model writes after it; no history
+            print(text, end="", flush=True)
+            answer = continuation(models[0][1], enc, text, args, device, stream=lambda s: print(s, end="", flush=True))
+            print("" if answer is not None else "(the prompt is longer than the model's context)")
             continue
         history.append({"role": "user", "content": text})
         print("bot> ", end="", flush=True)

@@ -23,8 +23,12 @@ def get_device(name="auto"):
 
 
 def autocast(device, dtype="bfloat16"):
-    """bf16 autocast on CUDA (matmuls in bf16, weights and optimizer state stay fp32); a no-op elsewhere."""
+    """bf16 autocast on CUDA GPUs with bf16 arithmetic (NVIDIA since Ampere, 2020; AMD under ROCm): matmuls in
+    bf16, weights and optimizer state stay fp32. A no-op elsewhere: the CPU, Apple's MPS, and older GPUs, where
+    bf16 is only emulated (slower than fp32) and fp16 would need loss scaling to train safely."""
     device_type = device.split(":")[0]
+    if device_type == "cuda" and dtype == "bfloat16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        return contextlib.nullcontext()
     if device_type == "cuda" and dtype in ("bfloat16", "float16"):
         return torch.autocast(device_type="cuda", dtype=getattr(torch, dtype))
     return contextlib.nullcontext()
@@ -45,10 +49,15 @@ PEAK_BF16_FLOPS = {
 
 
 def peak_flops(device):
-    """Peak bf16 FLOP/s of the current CUDA device if it is in PEAK_BF16_FLOPS, else None (CPU, MPS, unknown)."""
+    """Peak bf16 FLOP/s of the current CUDA device if it is in PEAK_BF16_FLOPS, else None (CPU, MPS, unknown).
+
+    Laptop GPUs get None: they carry desktop names ("RTX 4090 Laptop GPU") but run at power limits and clocks
+    that each laptop maker sets, so no one datasheet peak applies to them."""
     if not str(device).startswith("cuda") or not torch.cuda.is_available():
         return None
     name = torch.cuda.get_device_name(device)
+    if any(word in name for word in ("Laptop", "Mobile", "Max-Q")):
+        return None
     for key in sorted(PEAK_BF16_FLOPS, key=len, reverse=True):  # longest (most specific) name first
         if key in name:
             return PEAK_BF16_FLOPS[key]

@@ -49,7 +49,7 @@ from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from device import autocast, get_device, peak_flops, set_seed
 from logger import MetricsLogger
 from model import GPT, GPTConfig, evaluating, load_model
-from tokenizer import BOS
+from tokenizer import BOS, token_byte_lengths
 from training import StopRequest, clip_gradients, lr_at, save_run, set_lr
 
 
@@ -57,7 +57,7 @@ from training import StopRequest, clip_gradients, lr_at, save_run, set_lr
 # loss
 
 
-def causal_lm_loss(logits, targets):
+def causal_lm_loss(logits, targets, reduction="mean"):
     """Mean next-token cross-entropy over every position whose target is not -1.
 
     logits (B, T, V): the model's scores for the next token at every position of idx (B, T);
@@ -70,10 +70,37 @@ def causal_lm_loss(logits, targets):
 
     At initialisation every token is about equally likely, so the loss starts near ln(V); a model that
     knows nothing but the token frequencies would reach their entropy; 0 means it predicts every token surely.
+    reduction="none" returns the (B, T) loss of every position instead (0 where the target is -1).
     """
     B, T, V = logits.shape
     # float32 for the softmax even under bf16 autocast; cross_entropy = log_softmax + pick the target's entry
-    return F.cross_entropy(logits.float().reshape(B * T, V), targets.reshape(B * T), ignore_index=-1)
+    loss = F.cross_entropy(logits.float().reshape(B * T, V), targets.reshape(B * T), ignore_index=-1,
+                           reduction=reduction)
+    return loss.view(B, T) if reduction == "none" else loss
+
+
+def bits_per_byte(token_losses, targets, token_bytes):
+    """The loss in bits per byte of text: a number that, unlike the loss per token, does not depend on the tokenizer.
+
+    token_losses (B, T): the loss in nats of each prediction (causal_lm_loss(..., reduction="none"));
+    targets (B, T): the token each position predicts (-1 = ignored); token_bytes (V,): how many UTF-8 bytes each
+    token id decodes to, 0 for special tokens (tokenizer.token_byte_lengths). Over the set P of predictions
+    whose target is an ordinary token (not -1, not a special token):
+
+        bpb = sum_{t in P} loss_t / (ln 2 * sum_{t in P} bytes(targets_t))
+
+    The sum of the losses is what it costs, in nats, to encode those tokens with the model's probabilities
+    (divide by ln 2 for bits); dividing by the bytes they spell gives a cost per byte of text. A tokenizer with
+    longer tokens makes fewer, harder predictions, so its loss per token is higher for the same model quality;
+    its bits per byte is not. On the same held-out text, any two tokenizers (or a character model: on ASCII
+    text one character is one byte, so bpb = its loss per character / ln 2) can be compared. Special tokens are
+    markup between documents, not text: they are left out of both sums.
+    """
+    counted = targets >= 0
+    n_bytes = torch.where(counted, token_bytes[targets.clamp(min=0)], 0)  # (B, T) bytes of each target
+    counted &= n_bytes > 0  # special tokens spell no bytes
+    nats = torch.where(counted, token_losses.float(), 0.0).sum()
+    return (nats / (math.log(2) * n_bytes.sum())).item()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -118,7 +145,15 @@ class Config:
 
 # Presets are command-line options put before the user's own, so anything given explicitly still wins.
 PRESETS = {
-    # ~10M parameters, 16k tokens a step, sized for a laptop GPU
+    # ~11M parameters, 16k tokens a step: a few minutes on a laptop GPU (not measured here: no GPU was at hand).
+    # GPU memory, estimated (not measured) for CUDA with bf16 autocast and flash attention, at V = 2,052 (bpe:2048):
+    #   fp32 weights + gradients + AdamW's two moments: 16 bytes x 11.5M parameters                   ~0.2 GB
+    #   activations kept for backward, ~40 bytes x n_embd per token and layer (bf16 matmul inputs,
+    #   fp32 LayerNorm inputs, dropout masks): 40 x 384 x 16,384 tokens x 6 layers                    ~1.5 GB
+    #   logits, bf16 (B, T, V) + fp32 log-softmax + two fp32 (B, T, V) in backward: 14 x 16,384 x V   ~0.5 GB
+    #   total ~2.2 GB, ~3 GB with the CUDA context: fits 8 GB. Attention without flash kernels keeps the
+    #   (B, heads, T, T) probabilities (~1.7 GB more): still fits. With GPT-2's 50k vocabulary the logits
+    #   alone take ~11.5 GB: add --batch_size 16 --grad_accum 4 (the same tokens a step, ~4 GB in all).
     "gpu": "--n_layer 6 --n_head 6 --n_embd 384 --block_size 256 --batch_size 64 --max_iters 1000 --lr 1e-3 "
            "--min_lr 1e-4 --warmup 100 --dropout 0.1 --eval_interval 250",
     # GPT-2 small (124M) from scratch, 64k tokens a step; needs GPT-2-tokenised data (python -m data.prepare)
@@ -261,33 +296,40 @@ def build_model(cfg, enc, ckpt, device):
 
 
 @torch.no_grad()
-def estimate_loss(model, splits, block_size, batch_size, eval_iters, device):
-    """Mean causal_lm_loss over eval_iters batches of each split, always the same ones -> {"train": .., "val": ..}."""
+def estimate_loss(model, splits, block_size, batch_size, eval_iters, device, token_bytes):
+    """causal_lm_loss over eval_iters batches of each split, always the same ones -> {"train": .., "val": ..} in
+    nats per token, and {"train_bpb": .., "val_bpb": ..} in bits per byte (token_bytes: token_byte_lengths)."""
     out = {}
     with evaluating(model):  # dropout off
         for split, tokens in splits.items():
             g = torch.Generator().manual_seed(10_000)
-            losses = []
+            losses, targets = [], []
             for _ in range(eval_iters):
                 x, y = get_batch(tokens, block_size, batch_size, g, device)
                 with autocast(device):
                     logits = model(x)  # (B, T, V)
-                losses.append(causal_lm_loss(logits, y).item())
-            out[split] = sum(losses) / len(losses)
+                losses.append(causal_lm_loss(logits, y, reduction="none"))  # (B, T) nats per prediction
+                targets.append(y)
+            losses, targets = torch.cat(losses), torch.cat(targets)  # (eval_iters * B, T)
+            out[split] = losses.mean().item()
+            out[f"{split}_bpb"] = bits_per_byte(losses, targets, token_bytes)
     return out
 
 
 def evaluate(model, enc, splits, cfg, device, step):
     """What is printed at step 0 and every eval_interval steps: the losses on fixed batches of both splits (at
     step 0 beside ln V, the loss of a uniform guess) and, once training has begun, 3 documents the model writes
-    -> {"step", "train_loss", "val_loss", "samples"}."""
-    losses = estimate_loss(model, splits, cfg.block_size, cfg.batch_size, cfg.eval_iters, device)
+    -> {"step", "train_loss", "val_loss", "train_bpb", "val_bpb", "samples"}."""
+    token_bytes = torch.tensor(token_byte_lengths(enc), device=device)  # (V,) bytes per token id, 0 for specials
+    losses = estimate_loss(model, splits, cfg.block_size, cfg.batch_size, cfg.eval_iters, device, token_bytes)
     texts = sample_documents(model, enc, 3, cfg.sample_tokens, cfg.seed, device) if step > 0 else []
     print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
-          + (f" (ln V = {math.log(enc.n_vocab):.4f})" if step == 0 else ""))
+          + (f" (ln V = {math.log(enc.n_vocab):.4f})" if step == 0 else "")
+          + f"; val {losses['val_bpb']:.4f} bits per byte")
     for text in texts:
         print(f"  sample: {text[:200]!r}")
-    return {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "samples": texts}
+    return {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "train_bpb": losses["train_bpb"],
+            "val_bpb": losses["val_bpb"], "samples": texts}
 
 
 def sample_documents(model, enc, n, max_tokens, seed, device):
@@ -347,7 +389,7 @@ def main(argv=None):
     metrics = dict(ckpt["extra"]) if ckpt is not None else {}  # the last evaluation's numbers
     if master and step == 0:
         metrics = evaluate(raw_model, enc, splits, cfg, device, step)
-        logger.log(0, train_loss=metrics["train_loss"], val_loss=metrics["val_loss"])
+        logger.log(0, **{k: metrics[k] for k in ("train_loss", "val_loss", "train_bpb", "val_bpb")})
     t_start = time.time()
     steps_run, train_time, stop_now = 0, 0.0, False
     model.train()
@@ -393,7 +435,7 @@ def main(argv=None):
                 logger.log(step, **fields)
             if master and (step % cfg.eval_interval == 0 or step == stop_at):
                 metrics = evaluate(raw_model, enc, splits, cfg, device, step)
-                logger.log(step, train_loss=metrics["train_loss"], val_loss=metrics["val_loss"])
+                logger.log(step, **{k: metrics[k] for k in ("train_loss", "val_loss", "train_bpb", "val_bpb")})
             # save (atomically: a kill during the save leaves the previous checkpoint whole); an interrupted run
             # saves too: its step is complete, so the checkpoint resumes exactly
             if master and (step % cfg.eval_interval == 0 or step == stop_at or stop_now):

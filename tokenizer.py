@@ -279,6 +279,22 @@ def special_id(enc, token):
     return enc.encode_single_token(token)
 
 
+def token_byte_lengths(enc):
+    """A list of enc.n_vocab ints: how many UTF-8 bytes each token id decodes to (the table bits per byte needs).
+
+    Special tokens (<|endoftext|>, <|user|>, ...) count 0 bytes: they are markup that the data pipeline adds
+    between documents and turns, not text of the file. Ids that name no token (if any) count 0 too.
+    """
+    specials = {enc.encode_single_token(t) for t in enc.special_tokens_set}
+    lengths = []
+    for i in range(enc.n_vocab):
+        try:
+            lengths.append(0 if i in specials else len(enc.decode_single_token_bytes(i)))
+        except KeyError:
+            lengths.append(0)
+    return lengths
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the chat template
 

@@ -1,26 +1,35 @@
 """
 Prepare any plain-text file for pre-training: tokenise it into train.bin / val.bin, plus meta.json.
 
-    python -m data.prepare --input shakespeare.txt --tokenizer gpt2 --out data/shakespeare
+    python -m data.prepare --input shakespeare.txt --tokenizer bpe:2048 --out data/shakespeare
+    python -m data.prepare --input shakespeare.txt --tokenizer gpt2 --out data/shakespeare_gpt2
     python -m data.prepare --input notes.txt --tokenizer tinyworld --out data/notes
     python pretrain.py --data_dir data/shakespeare
 
 Documents are separated by blank lines (a file without blank lines is one document); each one is written
 as <|endoftext|> followed by its tokens, so the model learns where a document starts. The last `val_frac`
-of the documents is held out for validation (of the tokens, when the file is a single document).
+of the documents is held out for validation; a file that is a single document is cut in two at a gap between
+words near (1 - val_frac) of its characters. The split is made on the text, before tokenising, so every
+tokenizer holds out the same text (and bits per byte compare across tokenizers).
+
+`--tokenizer bpe:N` trains a byte-level BPE of N tokens (256 bytes + N - 256 merges, then the 4 special
+tokens) on the training split only, with tokenizer.train_bpe: the validation text is never seen by the
+tokenizer, as it is never seen by the model. The tokenizer is written to DIR/tokenizer.bpe; with a .bpe file
+(or "tinyworld") that file is copied there. The stage scripts find DIR/tokenizer.bpe by themselves.
 Token ids are stored as np.uint16 when the vocabulary fits in 16 bits (n_vocab < 65536; GPT-2's 50,260 do),
 else np.uint32; meta.json records which, with the tokenizer's identity (enc.name) and the token counts.
-With a .bpe tokenizer (or "tinyworld": the default world's, generated if missing) the file is copied to
-DIR/tokenizer.bpe, so the stage scripts find it.
 
 `--download shakespeare` first fetches the tiny-Shakespeare text (about 1 MB) for users who are online;
 nothing in the project depends on it.
 """
 
 import argparse
+import bisect
 import json
 import re
 import shutil
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -37,33 +46,74 @@ def split_documents(text):
     return [d.strip() for d in re.split(r"\n[ \t\r\f\v]*\n", text) if d.strip()]
 
 
-def prepare_text(text, enc, out_dir, val_frac=0.1):
-    """Tokenise text into out_dir/train.bin, out_dir/val.bin and out_dir/meta.json; returns the meta dict."""
+def split_train_val(docs, val_frac=0.1):
+    """Documents -> (train texts, val texts), on the text itself, before any tokenizer.
+
+    Two documents or more: the last `val_frac` of them are held out, at least one on each side. A single
+    document is cut in two just before the white space (a gap between words) nearest to (1 - val_frac) of its
+    characters, so no word is split and the two halves tokenise as the whole would.
+    """
     if not 0 < val_frac < 1:
         raise ValueError(f"val_frac must be between 0 and 1 (exclusive), not {val_frac}")
-    docs = split_documents(text)
     if not docs:
         raise ValueError("the text is empty: nothing to tokenise")
-    bos = enc.encode_single_token("<|endoftext|>")
-    if len(docs) >= 2:  # hold out whole documents, at least one on each side
+    if len(docs) >= 2:
         n_val = min(len(docs) - 1, max(1, round(len(docs) * val_frac)))
-        splits = {"train": docs[:-n_val], "val": docs[-n_val:]}
-        ids = {}
-        for split, part in splits.items():
-            ids[split] = [t for doc_ids in enc.encode_ordinary_batch(part) for t in [bos] + doc_ids]
-    else:  # one long document: cut its tokens
-        all_ids = [bos] + enc.encode_ordinary(docs[0])
-        cut = max(1, min(len(all_ids) - 1, round(len(all_ids) * (1 - val_frac))))
-        ids = {"train": all_ids[:cut], "val": all_ids[cut:]}
+        return docs[:-n_val], docs[-n_val:]
+    doc = docs[0]
+    if len(doc) < 2:
+        raise ValueError(f"a single document of {len(doc)} character(s) cannot be split into train and val")
+    target = round(len(doc) * (1 - val_frac))
+    gaps = [m.start() for m in re.finditer(r"(?<=\S)\s", doc)]  # white space right after a non-space
+    k = bisect.bisect_left(gaps, target)
+    near = gaps[max(0, k - 1): k + 1]  # the gaps just before and just after the target
+    cut = min(near, key=lambda g: abs(g - target)) if near else target
+    cut = max(1, min(len(doc) - 1, cut))
+    return [doc[:cut]], [doc[cut:]]
+
+
+def prepare_text(text, enc, out_dir, val_frac=0.1, extra_meta=None):
+    """Tokenise text into out_dir/train.bin, out_dir/val.bin and out_dir/meta.json; returns the meta dict."""
+    docs = split_documents(text)
+    train_docs, val_docs = split_train_val(docs, val_frac)
+    bos = enc.encode_single_token("<|endoftext|>")
+    ids = {split: [t for doc_ids in enc.encode_ordinary_batch(part) for t in [bos] + doc_ids]
+           for split, part in (("train", train_docs), ("val", val_docs))}
+    if len(docs) == 1:  # the validation text continues the training text's document: no new start there
+        ids["val"] = ids["val"][1:]
     dtype = "uint16" if enc.n_vocab < 2 ** 16 else "uint32"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for split, arr in ids.items():
         np.array(arr, dtype=dtype).tofile(out / f"{split}.bin")  # (n_tokens,) raw ids, read back by np.memmap
     meta = {"tokenizer": enc.name, "dtype": dtype, "vocab_size": enc.n_vocab, "n_train": len(ids["train"]),
-            "n_val": len(ids["val"]), "documents": len(docs)}
+            "n_val": len(ids["val"]), "documents": len(docs), **(extra_meta or {})}
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
+
+
+def bpe_size(spec):
+    """'bpe:N' -> N, the number of tokens of the BPE to train; a one-line ValueError if N is not a number >= 256."""
+    n = spec[len("bpe:"):]
+    if not re.fullmatch(r"[0-9]+", n):
+        raise ValueError(f"--tokenizer {spec}: N in bpe:N must be a whole number of tokens, e.g. bpe:2048")
+    if int(n) < 256:
+        raise ValueError(f"--tokenizer {spec}: N must be at least 256 (one token per byte value), e.g. bpe:2048")
+    return int(n)
+
+
+def train_tokenizer(train_docs, vocab_size, path):
+    """Train a byte-level BPE of at most vocab_size tokens on the training documents, write it to path (tiktoken's
+    format) and return its Encoding. The documents are joined by a line break: a one-byte word that has no
+    pair to merge, so the merges are those of the documents themselves."""
+    from tokenizer import get_tokenizer, save_bpe, train_bpe
+    t0 = time.time()
+    text = "\n".join(train_docs)
+    ranks = train_bpe(text, vocab_size)
+    save_bpe(ranks, path)
+    print(f"trained a byte-level BPE of {len(ranks):,} tokens on the training split only ({len(text.encode()):,} "
+          f"bytes; the validation text is not seen) in {time.time() - t0:.1f}s -> {path}")
+    return get_tokenizer(str(path))
 
 
 def download_shakespeare(path):
@@ -80,11 +130,19 @@ def main(argv=None):
                                  "pretrain.py --data_dir DIR.")
     ap.add_argument("--input", help="a UTF-8 text file; documents separated by blank lines")
     ap.add_argument("--download", choices=["shakespeare"], help="first fetch this text to DIR/input.txt (needs internet)")
-    ap.add_argument("--tokenizer", default="gpt2", help="'gpt2', 'tinyworld' (the default world's BPE), or a .bpe file")
+    ap.add_argument("--tokenizer", default="gpt2", help="'bpe:N' (train an N-token byte-level BPE on the training "
+                    "split, written to DIR/tokenizer.bpe), 'gpt2', 'tinyworld' (the default world's BPE, generated "
+                    "if missing), or the path of a .bpe file")
     ap.add_argument("--out", required=True, help="output directory DIR")
     ap.add_argument("--val_frac", "--val-frac", type=float, default=0.1, help="fraction held out for validation")
     args = ap.parse_args(argv)
 
+    vocab_size = None
+    if args.tokenizer.startswith("bpe:"):
+        try:
+            vocab_size = bpe_size(args.tokenizer)
+        except ValueError as e:
+            ap.error(str(e))
     out = Path(args.out)
     if args.download:
         out.mkdir(parents=True, exist_ok=True)
@@ -94,15 +152,24 @@ def main(argv=None):
         ap.error("give --input FILE (or --download shakespeare)")
     if not Path(args.input).is_file():
         ap.error(f"--input {args.input}: no such file")
-    bpe = None  # the .bpe file of the tokenizer, kept next to the ids it numbers
-    if args.tokenizer == "tinyworld":
-        bpe = ensure_data_dir(DEFAULT_DATA_DIR) / "tokenizer.bpe"
-    elif args.tokenizer != "gpt2":
-        bpe = Path(args.tokenizer)
-    enc = get_tokenizer(str(bpe) if bpe else "gpt2")
-    meta = prepare_text(Path(args.input).read_text(encoding="utf-8"), enc, out, args.val_frac)
-    if bpe is not None:
-        target = out / "tokenizer.bpe"
+    text = Path(args.input).read_text(encoding="utf-8")
+    target = out / "tokenizer.bpe"
+    extra_meta = None
+    bpe = None  # the .bpe file of a given tokenizer, kept next to the ids it numbers
+    if vocab_size is not None:
+        train_docs, _ = split_train_val(split_documents(text), args.val_frac)
+        enc = train_tokenizer(train_docs, vocab_size, target)
+        extra_meta = {"tokenizer_trained": f"{args.tokenizer} on the training split"}
+    else:
+        if args.tokenizer == "tinyworld":
+            bpe = ensure_data_dir(DEFAULT_DATA_DIR) / "tokenizer.bpe"
+        elif args.tokenizer != "gpt2":
+            bpe = Path(args.tokenizer)
+        enc = get_tokenizer(str(bpe) if bpe else "gpt2")
+    meta = prepare_text(text, enc, out, args.val_frac, extra_meta)
+    if args.tokenizer == "gpt2" and target.exists():  # a tokenizer left by an earlier run would be picked up
+        target.unlink()
+    elif bpe is not None:
         if not (target.exists() and target.samefile(bpe)):
             shutil.copyfile(bpe, target)
     print(f"{args.input}: {meta['documents']:,} documents -> {meta['n_train']:,} train + {meta['n_val']:,} val "
@@ -111,4 +178,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as e:
+        sys.exit(f"data.prepare: {e}")

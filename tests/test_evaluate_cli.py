@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import evaluate
 
@@ -45,3 +46,24 @@ def test_chat_compare_and_missing_checkpoint(tiny_world, tiny_ckpts, tmp_path):
     res = subprocess.run([sys.executable, "chat.py", "--checkpoint", str(tmp_path / "none"), "--prompt", "hi",
                           "--data_dir", str(tiny_world)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and "none/ckpt.pt: no checkpoint" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_chat_raw_continues_the_prompt_as_plain_text(tiny_world, tiny_ckpts):
+    import chat
+    from model import load_model
+    from tokenizer import get_tokenizer
+    res = subprocess.run([sys.executable, "chat.py", "--raw", "--checkpoint", str(tiny_ckpts / "pretrain"),
+                          "--prompt", "Mia has", "--data_dir", str(tiny_world), "--max_new_tokens", "6",
+                          "--temperature", "0"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("Mia has") and "bot> " not in res.stdout
+    # greedy: the same tokens as the model's own argmax continuation of <|endoftext|> + the prompt
+    enc = get_tokenizer(str(tiny_world / "tokenizer.bpe"))
+    model, _ = load_model(tiny_ckpts / "pretrain")
+    ids = [enc.encode_single_token("<|endoftext|>")] + enc.encode_ordinary("Mia has")
+    out = model.generate(torch.tensor([ids]), 6, temperature=0)[0, len(ids):].tolist()
+    specials = {enc.encode_single_token(t) for t in enc.special_tokens_set}
+    text = enc.decode([t for t in out[:next((i for i, t in enumerate(out) if t in specials), len(out))]])
+    assert res.stdout == "Mia has" + text + "\n"
+    args = type("Args", (), dict(max_new_tokens=6, temperature=0, top_k=0, seed=0))
+    assert chat.continuation(model, enc, "Mia has", args, "cpu") == text

@@ -136,15 +136,61 @@ def test_prepare_documents_decode_back_to_the_text(tmp_path, tiny_enc):
                     "n_train": len(train), "n_val": len(val), "documents": 4}
 
 
-def test_prepare_one_document_is_cut_by_tokens(tmp_path):
+def test_prepare_one_document_is_cut_in_its_text_at_a_gap_between_words(tmp_path, tiny_enc):
     from tokenizer import get_tokenizer
-    enc = get_tokenizer("gpt2")
     text = "One long document without blank lines.\n" * 30
-    meta = prepare_text(text, enc, tmp_path, val_frac=0.1)
-    train, val = read_bin(tmp_path / "train.bin", meta), read_bin(tmp_path / "val.bin", meta)
-    assert enc.decode(train + val) == "<|endoftext|>" + text.strip()
-    assert meta["dtype"] == "uint16" and meta["tokenizer"] == "gpt2"  # 50,260 tokens fit in 16 bits
-    assert 0 < len(val) < len(train) and abs(len(val) - 0.1 * (len(train) + len(val))) <= 1
+    doc = text.strip()
+    held_out = {}
+    for enc in (get_tokenizer("gpt2"), tiny_enc):
+        meta = prepare_text(text, enc, tmp_path / enc.name, val_frac=0.1)
+        train, val = read_bin(tmp_path / enc.name / "train.bin", meta), read_bin(tmp_path / enc.name / "val.bin", meta)
+        assert enc.decode(train + val) == "<|endoftext|>" + doc  # no new <|endoftext|> where the cut is
+        assert train + val == [enc.encode_single_token("<|endoftext|>")] + enc.encode_ordinary(doc)  # as if uncut
+        held_out[enc.name] = enc.decode(val)
+        assert meta["dtype"] == "uint16"  # both vocabularies fit in 16 bits (GPT-2's 50,260 tokens too)
+    val_text = held_out["gpt2"]
+    assert held_out[tiny_enc.name] == val_text  # the same text held out, whatever the tokenizer
+    assert val_text[0].isspace() and not doc[len(doc) - len(val_text) - 1].isspace()  # cut before a word gap
+    assert abs(len(val_text) - 0.1 * len(doc)) <= max(len(w) for w in doc.split()) + 1
+
+
+def test_prepare_with_bpe_n_trains_on_the_training_split_only_and_round_trips_unicode(tmp_path, capsys):
+    from data.datasets import tokenizer_for
+    from tokenizer import get_tokenizer, load_bpe, train_bpe
+    train_docs = [f"Naïve café {i}: the cat sat on the mat in 東京 🎉, Ελλάδα and Zürich." for i in range(12)]
+    val_docs = ["qqqq qqqq qqqq qqqq qqqq qqqq qqqq qqqq qqqq qqqq", "vvvv vvvv vvvv vvvv ¿qué? 😀 ж"]
+    (tmp_path / "in.txt").write_text("\n\n".join(train_docs + val_docs) + "\n", encoding="utf-8")
+    out = tmp_path / "prepared"
+    meta = prepare_main(["--input", str(tmp_path / "in.txt"), "--tokenizer", "bpe:300", "--out", str(out),
+                         "--val-frac", "0.15"])
+    assert "training split only" in capsys.readouterr().out
+    ranks = load_bpe(out / "tokenizer.bpe")
+    assert len(ranks) == 300 and meta["vocab_size"] == 304 and meta["n_val"] > 0
+    assert not any(b"qq" in tok or b"vv" in tok for tok in ranks)  # the validation text's pairs were never merged
+    assert any(b"the" in tok for tok in ranks)  # the training text's were
+    assert ranks == train_bpe("\n".join(train_docs), 300)  # exactly the BPE of the training documents
+    enc = tokenizer_for(out)
+    assert enc.name == meta["tokenizer"] == get_tokenizer(str(out / "tokenizer.bpe")).name
+    train, val = read_bin(out / "train.bin", meta), read_bin(out / "val.bin", meta)
+    assert enc.decode(train) == "".join("<|endoftext|>" + d for d in train_docs)
+    assert enc.decode(val) == "".join("<|endoftext|>" + d for d in val_docs)  # unseen characters survive too
+    for d in train_docs + val_docs:
+        assert enc.decode(enc.encode_ordinary(d)) == d
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("bpe:abc", "must be a whole number"), ("bpe:", "must be a whole number"), ("bpe:2k", "must be a whole number"),
+    ("bpe:-300", "must be a whole number"), ("bpe:1.5", "must be a whole number"),
+    ("bpe:100", "at least 256"), ("bpe:255", "at least 256"),
+])
+def test_prepare_bad_bpe_size_is_a_one_line_error(tmp_path, capsys, spec, message):
+    (tmp_path / "in.txt").write_text("Some text.\n\nMore text.\n")
+    with pytest.raises(SystemExit) as exc:
+        prepare_main(["--input", str(tmp_path / "in.txt"), "--tokenizer", spec, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"--tokenizer {spec}:" in last and message in last
+    assert not (tmp_path / "out").exists()  # refused before any work
 
 
 def test_prepare_uses_uint32_for_vocabularies_over_16_bits(tmp_path):

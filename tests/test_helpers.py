@@ -8,6 +8,7 @@ from typing import Optional
 import pytest
 import torch
 
+import device
 from config import opt, parse_config
 from logger import MetricsLogger, plot_log, read_log
 from training import clip_gradients, draw_batch, frozen, lr_at, save_run
@@ -133,3 +134,27 @@ def test_stop_request_turns_signals_into_a_request_and_restores_the_handlers():
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.requested == "SIGINT"
+
+
+@pytest.mark.parametrize("name,peak", [
+    ("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA A100-SXM4-40GB", 312e12), ("NVIDIA GeForce RTX 4090", 165e12),
+    ("NVIDIA GeForce RTX 4090 Laptop GPU", None), ("NVIDIA GeForce RTX 3080 Ti Laptop GPU", None),
+    ("NVIDIA GeForce GTX 1650 with Max-Q Design", None), ("Some Future GPU", None),
+])
+def test_peak_flops_only_for_known_desktop_and_datacenter_gpus(monkeypatch, name, peak):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    assert device.peak_flops("cuda") == peak
+    assert device.peak_flops("cpu") is None and device.peak_flops("mps") is None
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")  # this machine has no GPU: the context stays unused
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_autocast_uses_bf16_only_on_gpus_that_compute_in_it(monkeypatch, native_bf16):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native_bf16)
+    ctx = device.autocast("cuda:0")
+    assert isinstance(ctx, torch.autocast) == native_bf16
+    if native_bf16:
+        assert ctx.fast_dtype == torch.bfloat16
+    assert not isinstance(device.autocast("cpu"), torch.autocast)
+    assert not isinstance(device.autocast("mps"), torch.autocast)

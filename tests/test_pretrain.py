@@ -1,4 +1,5 @@
-"""pretrain.py: the loss, a tiny run, presets, DDP under torchrun, exact resume, overfitting, NaN, GPT-2 init."""
+"""pretrain.py: the loss, bits per byte, a tiny run, your own text (prepare + pretrain), presets, DDP under
+torchrun, exact resume, overfitting, NaN, GPT-2 init."""
 import json
 import math
 import os
@@ -7,13 +8,16 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+import tiktoken
 import torch
 
 import pretrain
-from logger import read_log
 from checkpoint import load_checkpoint, save_checkpoint
+from logger import read_log
 from model import GPT, GPTConfig, load_model
+from tokenizer import GPT2_PATTERN, get_tokenizer, token_byte_lengths
 
 TINY_ARGS = ["--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--batch_size", "4",
              "--eval_iters", "2", "--log_interval", "1", "--sample_tokens", "8", "--warmup", "2"]
@@ -56,6 +60,35 @@ def test_causal_lm_loss_is_the_mean_over_unignored_positions_of_a_brute_force_lo
     logits2[0, 2] += 100 * torch.randn(7)  # what the model says at an ignored position does not matter
     loss, loss2 = pretrain.causal_lm_loss(logits, targets), pretrain.causal_lm_loss(logits2, targets)
     assert loss2.item() == pytest.approx(loss.item())
+
+
+def test_bits_per_byte_of_a_uniform_model_over_bytes_is_log2_of_the_vocabulary():
+    # a byte-level vocabulary with no merges: every ordinary token is one byte. A uniform model pays ln V nats
+    # per prediction, so log2(V) bits per byte, if and only if the <|endoftext|> targets are left out
+    enc = tiktoken.Encoding("bytes", pat_str=GPT2_PATTERN, mergeable_ranks={bytes([b]): b for b in range(256)},
+                            special_tokens={"<|endoftext|>": 256})
+    V = enc.n_vocab
+    ids = torch.tensor([enc.encode("<|endoftext|>naïve 東京<|endoftext|>ok", allowed_special="all")])  # (1, T+1)
+    y = ids[:, 1:]
+    assert (y == 256).sum() == 1  # one special target, which must not count
+    losses = pretrain.causal_lm_loss(torch.zeros(1, y.shape[1], V), y, reduction="none")  # (1, T), ln V each
+    assert losses.shape == y.shape and torch.allclose(losses, torch.full_like(losses, math.log(V)))
+    table = torch.tensor(token_byte_lengths(enc))
+    assert pretrain.bits_per_byte(losses, y, table) == pytest.approx(math.log2(V))
+
+
+def test_bits_per_byte_hand_case_with_multi_byte_tokens_a_special_token_and_an_ignored_target():
+    table = torch.tensor([1, 2, 3, 0])  # bytes of tokens 0..3; token 3 is a special token
+    targets = torch.tensor([[0, 1, 3], [2, -1, 1]])
+    losses = torch.tensor([[0.7, 1.4, 5.0], [2.1, 9.0, 0.0]])
+    # counted: 0.7 nats for 1 byte, 1.4 for 2, 2.1 for 3, 0.0 for 2; the special token's 5.0 and the -1's 9.0 are not
+    expected = (0.7 + 1.4 + 2.1 + 0.0) / (math.log(2) * (1 + 2 + 3 + 2))
+    assert pretrain.bits_per_byte(losses, targets, table) == pytest.approx(expected)
+    # the mean loss ignores the -1 target as bits per byte does
+    logits = torch.randn(2, 3, 4)
+    per_token = pretrain.causal_lm_loss(logits, targets, reduction="none")
+    assert per_token[1, 1] == 0
+    assert per_token.sum() / 5 == pytest.approx(pretrain.causal_lm_loss(logits, targets).item())
 
 
 def test_loss_at_init_is_close_to_ln_vocab():
@@ -112,12 +145,41 @@ def test_tiny_run_writes_a_loadable_checkpoint(tiny_world, tiny_enc, tmp_path):
     model, ckpt = load_model(tmp_path, expected_stage="pretrain")
     assert ckpt["step"] == 6 and isinstance(model, GPT) and ckpt["train_config"]["max_iters"] == 6
     assert ckpt["tokenizer"] == tiny_enc.name and ckpt["optimizer"] is not None
-    assert math.isfinite(metrics["val_loss"]) and (tmp_path / "loss.png").exists()
+    assert math.isfinite(metrics["val_loss"]) and math.isfinite(metrics["val_bpb"]) and (tmp_path / "loss.png").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["val_loss"] == metrics["val_loss"]
     log = read_log(tmp_path / "log.jsonl")
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]
     step0 = next(r for r in log if r["step"] == 0)  # the real model on real text, before any update
     assert abs(step0["val_loss"] - math.log(tiny_enc.n_vocab)) < 0.2
+
+
+def own_text(n_docs=40):
+    """A few KB of text with documents (blank lines between them), Unicode included."""
+    lines = ["To be, or not to be: that is the question.", "Naïve café owners sing in Zürich.",
+             "東京 is far, 🎉 is a party.", "Whether 'tis nobler in the mind to suffer", "The slings and arrows."]
+    return "\n\n".join("\n".join(lines[(i + k) % len(lines)] for k in range(3)) for i in range(n_docs)) + "\n"
+
+
+def test_own_text_prepare_with_a_trained_bpe_then_pretrain_reports_bits_per_byte(tmp_path):
+    from data.prepare import main as prepare_main
+    (tmp_path / "own.txt").write_text(own_text(), encoding="utf-8")
+    data = tmp_path / "data"
+    meta = prepare_main(["--input", str(tmp_path / "own.txt"), "--tokenizer", "bpe:300", "--out", str(data),
+                         "--val-frac", "0.2"])
+    assert (data / "tokenizer.bpe").exists() and meta["vocab_size"] == 300 + 4
+    metrics = pretrain.main(["--data_dir", str(data), "--out_dir", str(tmp_path / "out")] + TINY_ARGS
+                            + ["--max_iters", "4", "--eval_interval", "4"])
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert math.isfinite(saved["val_bpb"]) and saved["val_bpb"] > 0 and math.isfinite(saved["train_bpb"])
+    assert saved["val_bpb"] == metrics["val_bpb"] and saved["tokenizer"] == meta["tokenizer"]
+    # before training every prediction costs about ln V nats: bits per byte is then about that over ln 2, spread
+    # over the bytes of an average ordinary token of the validation text
+    enc = get_tokenizer(str(data / "tokenizer.bpe"))
+    val = [t for t in np.fromfile(data / "val.bin", dtype=np.uint16).tolist() if t < 300]
+    bytes_per_token = len(enc.decode_bytes(val)) / len(val)
+    step0 = next(r for r in read_log(tmp_path / "out" / "log.jsonl") if r["step"] == 0)
+    expected = step0["val_loss"] / math.log(2) / bytes_per_token
+    assert abs(step0["val_bpb"] - expected) < 0.25 * expected
 
 
 def test_presets_put_their_options_before_the_users(tmp_path):
@@ -156,7 +218,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_world, tmp_path,
     pretrain.main(_args(tiny_world, tmp_path, "--max_iters", "2", "--eval_interval", "2"))
     good = (tmp_path / "ckpt.pt").read_bytes()
     real_loss = pretrain.causal_lm_loss
-    monkeypatch.setattr(pretrain, "causal_lm_loss", lambda logits, targets: real_loss(logits, targets) * float("nan"))
+    monkeypatch.setattr(pretrain, "causal_lm_loss",
+                        lambda logits, targets, **kw: real_loss(logits, targets, **kw) * float("nan"))
     with pytest.raises(FloatingPointError, match="loss is nan at step 1.*last good checkpoint"):
         pretrain.main(_args(tiny_world, tmp_path, "--max_iters", "4", "--eval_interval", "2"))
     assert (tmp_path / "ckpt.pt").read_bytes() == good

@@ -10,7 +10,7 @@ import regex
 
 from tokenizer import (ASSISTANT, BOS, END, GPT2_PATTERN, SPECIAL_TOKENS, USER, get_tokenizer, gpt2_files,
                        gpt2_ranks, load_bpe, main, render_conversation, render_prompt, save_bpe, special_id,
-                       train_bpe)
+                       token_byte_lengths, train_bpe)
 
 
 def random_text(rng, n):
@@ -86,6 +86,16 @@ def test_special_tokens_never_come_from_plain_text(enc):
     structure = [BOS, USER, END, ASSISTANT, END]  # the template's own special tokens, nothing more
     assert [i for i in ids if i in specials] == [special_id(enc, t) for t in structure]
     assert enc.decode(ids) == f"<|endoftext|><|user|>{literal}<|end|><|assistant|><|end|><|end|>"
+
+
+def test_token_byte_lengths_add_up_to_the_bytes_of_the_text(enc):
+    table = token_byte_lengths(enc)
+    assert len(table) == enc.n_vocab
+    assert [table[special_id(enc, t)] for t in SPECIAL_TOKENS] == [0, 0, 0, 0]
+    rng = random.Random(2)
+    for _ in range(50):
+        t = random_text(rng, rng.randint(1, 60))
+        assert sum(table[i] for i in enc.encode_ordinary(t)) == len(t.encode("utf-8"))
 
 
 def test_tokenizer_errors(tmp_path):
