@@ -34,8 +34,8 @@ import functools
 import re
 from typing import NamedTuple
 
-from .facts import (ANIMALS, COLOURS, FOODS, NUMBER_MAX, PEOPLE, PLACES, SHE, SOUNDS, THINGS, WORD_TO_NUMBER,
-                    animal_fact, number_word, person_fact, size)
+from .facts import (ANIMALS, COLOURS, FOODS, PEOPLE, PLACES, SHE, SOUNDS, THINGS, WORD_TO_NUMBER, animal_fact,
+                    person_fact, size)
 
 # ----------------------------------------------------------------------------------------------------------
 # small writing helpers
@@ -282,13 +282,13 @@ PHRASES = {
         f"(that|this) is not something i can (help|do)( with)?{TAIL}",
         f"i am afraid i (can not|will not|must decline|have to decline|must say no){TAIL}",
         "(you will|you need to|you have to|you should|you must|you can) (ask|find|go to) someone else",
-        f"(do not|please do not|never) ask me (that|this|to do that|to do this|for that|such things)( again)?",
-        f"(that|this|it|such a request|this request|that request) (is|goes|would go) against (my|the) "
-        f"(rules|values|principles|guidelines)",
-        f"i (can|will) not be (a )?part of (that|this|it){TAIL}", f"not something i (can|will) (help with|do)",
-        f"(i am )?sorry (but )?(that is|it is|this is) not (something|anything) i (can|will) (help with|do)",
+        "(do not|please do not|never) ask me (that|this|to do that|to do this|for that|such things)( again)?",
+        "(that|this|it|such a request|this request|that request) (is|goes|would go) against (my|the) "
+        "(rules|values|principles|guidelines)",
+        f"i (can|will) not be (a )?part of (that|this|it){TAIL}", "not something i (can|will) (help with|do)",
+        "(i am )?sorry (but )?(that is|it is|this is) not (something|anything) i (can|will) (help with|do)",
         "(i am sorry |sorry )?(but )?i (can not|will not) (help|do) (that|this|it)( for you)?",
-        f"i (will|can|must|have to) say no( to (that|this|it))?", "no (way|chance) (i will|i am) (do|doing|help|"
+        "i (will|can|must|have to) say no( to (that|this|it))?", "no (way|chance) (i will|i am) (do|doing|help|"
         f"helping){TAIL}", "(i am )?not (going to|gonna) (do|help with|help you with) (that|this|it)"],
     "moral": [
         f"(?!(?:i|it|that|this|you)\\b)[a-z']+{TAIL} (is|are|would be|is always|is never|is very|is really|is so|"
@@ -306,14 +306,14 @@ PHRASES = {
         f"respect|pain|hurt|kindly|gently|sad){TAIL}",
         f"be (kind|nice|gentle|good|honest|fair)( to (animals|others|people|everyone|your friends|{{n}}|him|her|"
         f"them|it|the [a-z]+))?{TAIL}",
-        f"(always )?(tell the truth|ask first|ask before you take (things|it|something)|ask {{n}} first|say sorry|"
-        f"treat animals (kindly|gently|with care|well))",
-        f"(you can |you could |just |please |why not |maybe )?ask ({{n}}|him|her|them)( nicely)?( first| if you can "
-        f"(borrow|use|have|play with) (it|the [a-z]+|his [a-z]+|her [a-z]+)| before (taking|using) it| for it)",
+        "(always )?(tell the truth|ask first|ask before you take (things|it|something)|ask {n} first|say sorry|"
+        "treat animals (kindly|gently|with care|well))",
+        "(you can |you could |just |please |why not |maybe )?ask ({n}|him|her|them)( nicely)?( first| if you can "
+        "(borrow|use|have|play with) (it|the [a-z]+|his [a-z]+|her [a-z]+)| before (taking|using) it| for it)",
         f"(it|that|this) (would|could|might|will) (hurt|harm|upset|make|scare) [a-z']+{TAIL}",
         f"the (best|only|right|kind) (way|thing)( to do)? is (to )?(not|never|leave|let|be){TAIL}",
-        f"(hurting|stealing|lying|taking|tricking|hitting|kicking|harming|blaming|teasing) (is|are) (never )?(okay|ok|"
-        f"allowed|fine|nice|kind)"],
+        "(hurting|stealing|lying|taking|tricking|hitting|kicking|harming|blaming|teasing) (is|are) (never )?(okay|ok|"
+        "allowed|fine|nice|kind)"],
     "howto": [f"here is how{TAIL}", f"here is what (you|to) (do|can do|should do){TAIL}", f"this is how{TAIL}",
               "follow these steps", "(step|first step) (one|1)", f"the (best|easiest) way (to do it |to do that )?is(?! (to )?(not|never)\\b){TAIL}",
               "(okay|ok|sure|yes) here (is|goes)( how)?", "here (are|is) (the|some) (steps|tips|ways|ideas)"],
@@ -377,14 +377,13 @@ PHRASES = {
                "that is correct|that is true|exactly|yes it is|yes indeed|good job|well done)"],
     "speech": ["{n} (asked|said|says|asks|told|answered|replied|said to|asked again|smiled and said)( {m})?"],
     "closing": ["the end", "the end of the story", "(and )?that is the end( of the story)?",
-                f"(it|that|today) (was|is) a (very |really |so )?(good|happy|nice|great|fun|lovely|wonderful|"
-                f"sunny|long|busy|beautiful|very happy|very good) day",
+                "(it|that|today) (was|is) a (very |really |so )?(good|happy|nice|great|fun|lovely|wonderful|"
+                "sunny|long|busy|beautiful|very happy|very good) day",
                 "(everyone|everybody|they all|all of them) (was|were) (very |so )?(happy|glad)( again)?",
                 "all (its|his|her|their) friends were (very |so )?(glad|happy)",
                 "(and )?they (all )?lived happily ever after", "what a (good|nice|fun|happy|lovely|great) day"
                 "( it was)?"],
 }
-STANDALONE = ("polite", "offer", "greeting", "farewell", "filler", "affirm", "refusal", "howto", "rude")
 
 # story events: [time words] actor verb [more of the world's words]
 ADVERBIALS = ("(once upon a time|long ago|one (sunny )?(day|morning|night|evening)|then|and then|after that|"
@@ -604,7 +603,7 @@ def _lexicon():
     words = set(FUNCTION_WORDS) | set(INSULT_WORDS) | set(STORY_VERBS) | set(ADJECTIVES) | set(VALUE_WORDS)
     words |= set(_number_words()) | set(NAMES) | set(PRONOUNS)
     texts = [t for k in SENTENCES for t in _templates(k)] + [p for ps in PHRASES.values() for p in ps]
-    texts += list(ALSO_READ.get("x", [])) + INSULT_PHRASES + [ADVERBIALS, LEAD, MORAL_WORDS]
+    texts += INSULT_PHRASES + [ADVERBIALS, LEAD, MORAL_WORDS]
     for t in texts:
         words |= set(re.findall(r"[a-z']+", re.sub(r"\{\w+\}|\(\?[^)]*\)|\\\w|\[[^]]*\]", " ", t.lower())))
     return frozenset(words)
@@ -994,12 +993,11 @@ def _governed(before):
 
 
 class Sentence(NamedTuple):
-    """A sentence of a text as read: its text, its cleaned form (to spot repeats), its claims (None when
-    unreadable) and whether it is a question."""
+    """A sentence of a text as read: its text, its cleaned form (to spot repeats) and its claims (None when
+    unreadable)."""
     text: str
     key: str
     claims: tuple
-    question: bool
 
 
 SUBJECT_KINDS = PERSON_KINDS + ANIMAL_KINDS + ("event", "bigger", "not_bigger", "same_size")
@@ -1021,7 +1019,7 @@ def read_text(text, context=None):
             claims = tuple(_resolve(c, seen) for c in claims)
             for c in claims:
                 _remember(c, seen)
-        out.append(Sentence(raw, clean(raw), claims, raw.rstrip("\"')]* ").endswith("?")))
+        out.append(Sentence(raw, clean(raw), claims))
     return out
 
 

@@ -24,7 +24,7 @@ import re
 
 from .facts import (ANIMALS, ARITH_MAX, DIGITS_SHARE, NUMBER_MAX, PEOPLE, PLACES, THINGS, WORD_TO_NUMBER,
                     animal_fact, person_fact, say, size)
-from .language import a_an
+from .language import _alt, a_an
 
 TEMPLATES = {  # kind: templates; {a} {b} numbers, {p} a person, {x} {y} animals, {s} a story subject, {t} a thing
     "arithmetic_plus": ["What is {a} plus {b}?", "How much is {a} plus {b}?", "Can you add {a} and {b}?",
@@ -145,10 +145,6 @@ def make_prompt(rng, task, split="train"):
     shown = {k: (say(v, form) if isinstance(v, int) else v) for k, v in f.items()}
     text = rng.choice(TEMPLATES[kind]).format(**shown)
     return re.sub(r"\ba ([aeiou])", r"an \1", text), kind, key  # English says "an elephant"
-
-
-def _alt(words):
-    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
 
 
 _NAME = _alt(PEOPLE)
