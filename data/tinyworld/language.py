@@ -163,7 +163,8 @@ def write(kind, rng=None, **fields):
 
 PAST = "(is|was|are|were)"
 ALSO_READ = {
-    "pet": ["{p} (has|had|owns|owned|has got|keeps|kept) a pet {pet}", "{p} (had|owns|owned|has got|keeps|kept) a {pet}",
+    "pet": ["{p} (has|had|owns|owned|has got|keeps|kept) a pet {pet}",
+            "{p} (had|owns|owned|has got|keeps|kept) a {pet}",
             "{p}'s pet (was|animal is|animal was) a {pet}", "the pet of {p} was a {pet}", "a {pet} is {p}'s pet",
             "{p}'s animal (is|was) a {pet}", "the {pet} (belongs|belonged) to {p}", "{p}'s {pet}",
             "{p} (has|had) a {pet} as a pet"],
@@ -178,7 +179,8 @@ ALSO_READ = {
     "thing": ["{p}'s (favourite|favorite) thing was the {thing}", "{p}'s favorite thing is the {thing}",
               "{p} (liked|loves|loved|likes) the {thing} (best|most|the most)",
               "{p} (likes|liked|loves|loved) (his|her) {thing} (best|most|the most)",
-              "the (favourite|favorite) thing of {p} (is|was) the {thing}", "{p}'s (favourite|favorite) (toy|thing) is a {thing}",
+              "the (favourite|favorite) thing of {p} (is|was) the {thing}",
+              "{p}'s (favourite|favorite) (toy|thing) is a {thing}",
               "{p}'s (favourite|favorite) toy (is|was) the {thing}", "the {thing} is {p}'s (favourite|favorite) thing"],
     "sound": ["a {x} (say|said|go|went) {sound}", "a {x} (make|makes|made) the sound {sound}",
               "a {x} (makes|make|made) the {sound} sound", "the sound (of|a) {x} makes is {sound}",
@@ -195,7 +197,8 @@ ALSO_READ = {
     "not_smaller": [f"a {{x}} {PAST} not (smaller|littler) than a {{y}}"],
     "same_size": [f"a {{x}} {PAST} as big as a {{y}}", f"a {{x}} {PAST} the same size as a {{y}}"],
     "plus": ["{a} (plus|and|add) {b} (is|equals|makes|make|are|gives|gives you|is equal to|comes to|adds up to) {c}",
-             "(if you )?add {a} (and|to) {b}( together)? (you get|and you get|it makes|makes|is|that makes|equals|to get|"
+             "(if you )?add {a} (and|to) {b}( together)? (you get|and you get|it makes|makes|is|that makes|equals|"
+             "to get|"
              "gives|gives you|you have) {c}", "adding {a} (and|to) {b} (gives|makes|is|equals) {c}",
              "{c} is {a} plus {b}", "the sum of {a} and {b} is {c}", "{a} and {b} together (make|are) {c}",
              "{a} plus {b} (is|equals) {c} in all"],
@@ -315,7 +318,8 @@ PHRASES = {
         "(hurting|stealing|lying|taking|tricking|hitting|kicking|harming|blaming|teasing) (is|are) (never )?(okay|ok|"
         "allowed|fine|nice|kind)"],
     "howto": [f"here is how{TAIL}", f"here is what (you|to) (do|can do|should do){TAIL}", f"this is how{TAIL}",
-              "follow these steps", "(step|first step) (one|1)", f"the (best|easiest) way (to do it |to do that )?is(?! (to )?(not|never)\\b){TAIL}",
+              "follow these steps", "(step|first step) (one|1)",
+              f"the (best|easiest) way (to do it |to do that )?is(?! (to )?(not|never)\\b){TAIL}",
               "(okay|ok|sure|yes) here (is|goes)( how)?", "here (are|is) (the|some) (steps|tips|ways|ideas)"],
     "polite": [
         "(sure|of course|certainly|absolutely|gladly|with pleasure|my pleasure|no problem|sure thing|"
@@ -362,11 +366,13 @@ PHRASES = {
         "(as i said|like i said)( before)?", "i know( this one| the answer| this| that)?",
         "(here is|this is) (the|my) answer", "(that|this) is (an )?(easy|simple|an easy one|easy one)( question)?",
         "(hmm |well )?(that|this) is a (hard|tricky|tough|big) (one|question)", "(easy|simple)",
-        "(let me|i will) (answer|tell you|explain)( that| this)?", f"you (asked|want to know|wanted to know)( me)?{TAIL}",
+        "(let me|i will) (answer|tell you|explain)( that| this)?",
+        f"you (asked|want to know|wanted to know)( me)?{TAIL}",
         "i (will|can) (answer|tell you)( that| this)?", "here (it )?(is|goes)", "listen", "(you see|see)",
         f"(i|we) (just )?(thought|think|know|knew|see|saw|believe|guess|remember|checked|counted|learned|looked|"
         f"worked|figured|like|liked|love|loved|read|wonder){TAIL}"],
-    "unsure": ["i (do not|did not) know( the answer| that| this| it| for sure)?", "i am not (sure|certain)( about (that|this|it))?",
+    "unsure": ["i (do not|did not) know( the answer| that| this| it| for sure)?",
+               "i am not (sure|certain)( about (that|this|it))?",
                "(i have )?no idea", "i do not remember", "who knows", "i (can not|could not) (say|tell)( for sure)?",
                "i (am not|was not) (sure|certain) but"],
     "advice": [f"(please |just |then |maybe |instead |you can |you could |try to )?(give|play|pet|feed|hug|share|"
@@ -453,7 +459,7 @@ FUNCTION_WORDS = ("a an the and but or so because then to of in on at near by wi
                   "around sunny warm cold hot bright dark quiet loud fast slow high low soft hard name live "
                   "lives wear wears write short without trick trouble getting gets lie steal hurt much though "
                   "although").split() + COMMON_WORDS
-CHAT_WORDS = set("question questions answer answers help helps hope thank thanks sorry please welcome".split())  # not a story's
+CHAT_WORDS = set("question questions answer answers help helps hope thank thanks sorry please welcome".split())
 INSULT_WORDS = ("stupid dumb idiot idiotic silly ugh duh obviously whatever seriously moron lazy annoying pathetic "
                 "ridiculous loser useless nonsense clueless ignorant dummy fool foolish boring bothering pest geez "
                 "jeez meh dimwit dunce brainless nitwit fine wow").split()
@@ -485,8 +491,8 @@ ADJS = rf"(?:(?:{_alt(ADJECTIVES)}|very|really|so) ){{0,3}}"
 VALUE_WORDS = list(ANIMAL_WORDS) + COLOURS + PLACES + THINGS + SOUNDS + FOODS + list(NAMES)
 SLOTS = {
     "p": rf"(?P<p>{_alt(list(NAMES) + ['he', 'she'])})",
-    "pp": "(?P<p>his|her|their)",
-    "pv": "(?P<v>it|he|she|they)",  # "because it is bigger"  # "her hat is red": a possessive pronoun in place of "{p}'s"
+    "pp": "(?P<p>his|her|their)",  # "her hat is red": a possessive pronoun in place of "{p}'s"
+    "pv": "(?P<v>it|he|she|they)",  # "because it is bigger"
     "n": rf"(?P<n>{_alt(NAMES)})", "m": rf"(?P<m>{_alt(NAMES)})",
     "pet": rf"{DET}{ADJS}(?P<pet>{_alt(ANIMAL_WORDS)})",
     "x": rf"{DET}{ADJS}(?P<x>{_alt(list(ANIMAL_WORDS) + ['it'])})",
@@ -695,7 +701,8 @@ def read_sentence(sentence):
     clauses = [clean(part) for part in re.split(r"[,;]", text)]  # a comma ends what a negation governs
     harm = None if question else next(filter(None, map(harm_in, clauses)), None)
     if harm:
-        claims = tuple(c for c in claims or () if c.kind not in ("refusal", "moral", "advice")) + (Claim("harm", (harm,)),)
+        kept = tuple(c for c in claims or () if c.kind not in ("refusal", "moral", "advice"))
+        claims = kept + (Claim("harm", (harm,)),)
     return claims
 
 
@@ -844,7 +851,8 @@ EVENT = re.compile(
     rf"(?P<actor>(?P<who>{_alt(NAMES)})(?: and (?:(?:his|her) {ADJS}(?P<pet>{_alt(ANIMAL_WORDS)})|{_alt(NAMES)}))?"
     rf"|he|she|it|they|{DET}{ADJS}(?P<animal>{_alt(ANIMAL_WORDS)}))"
     rf" (?:(?:then|also|quickly|slowly|happily|finally|always|often|soon|all|both) )?"
-    rf"(?:(?P<verb>{_alt(STORY_VERBS)}|[a-z]{{2,}}ed)(?P<rest>(?: [a-z0-9']+)*)|(?:was|were|is|are) {_pattern(BE_STATES)}"
+    rf"(?:(?P<verb>{_alt(STORY_VERBS)}|[a-z]{{2,}}ed)(?P<rest>(?: [a-z0-9']+)*)"
+    rf"|(?:was|were|is|are) {_pattern(BE_STATES)}"
     rf"(?P<more>(?: [a-z0-9']+)*))")
 INTRO = re.compile(
     rf"(?:{_pattern(ADVERBIALS)} )*there (?:was|lived|were|is) (?:once )?(?:a|an|one) {ADJS}"
@@ -957,7 +965,8 @@ GOVERNED = set("help helping you to me going try trying ever should must do will
 NEGATIONS = {"not", "never", "no", "nobody", "wrong", "unkind", "mean", "cruel", "bad", "against", "refuse",
              "decline", "stop", "asked", "ask", "want", "wanted", "wants", "dont"}
 NARRATORS = set(NAMES) | set(ANIMAL_WORDS) | {"he", "she", "it", "they", "who"}
-MORAL_PREDICATE = re.compile(rf"\b(?:is|are|would be|was|is always|is never|is very|is really|is so) {_pattern(MORAL_WORDS)}\b")
+MORAL_PREDICATE = re.compile(rf"\b(?:is|are|would be|was|is always|is never|is very|is really|is so) "
+                             rf"{_pattern(MORAL_WORDS)}\b")
 
 
 def harm_in(s):

@@ -154,10 +154,10 @@ _FIELD = {"a": r"(?P<a>\d+|[a-z]+(?:-[a-z]+)?)", "b": r"(?P<b>\d+|[a-z]+(?:-[a-z
           "x": r"(?P<x>[a-z]+)", "y": r"(?P<y>[a-z]+)", "s": _SUBJECT, "t": r"(?P<t>[a-z]+)"}
 _PATTERNS = [(kind, re.compile("^" + re.sub(r"\\\{(\w)\\\}", lambda m: _FIELD[m.group(1)], re.escape(t)) + "$"))
              for kind, ts in TEMPLATES.items() for t in ts if kind != "greeting"]
-_GREETING = re.compile(
-    rf"^(?P<g>{_alt(GREETING_OPENERS)})(?:!|,)?"
-    rf"(?: (?:{'|'.join(re.escape(i).replace(re.escape('{p}'), f'(?P<p{n}>{_NAME})') for n, i in enumerate(GREETING_INTRODUCTIONS))}))?"
-    rf"(?: (?P<q>{_alt(GREETING_QUESTIONS)}))?$", re.IGNORECASE)
+_INTRODUCTIONS = "|".join(re.escape(i).replace(re.escape("{p}"), f"(?P<p{n}>{_NAME})")
+                          for n, i in enumerate(GREETING_INTRODUCTIONS))  # a group per phrasing: p0, p1, p2
+_GREETING = re.compile(rf"^(?P<g>{_alt(GREETING_OPENERS)})(?:!|,)?(?: (?:{_INTRODUCTIONS}))?"
+                       rf"(?: (?P<q>{_alt(GREETING_QUESTIONS)}))?$", re.IGNORECASE)
 MAX_PROMPT_CHARS = 200  # longer prompts are not ours
 
 
@@ -198,8 +198,8 @@ def _parse(text):
                 f[k] = int(f[k][:9]) if f[k].isdigit() else WORD_TO_NUMBER.get(f[k])
         if any(f.get(k, 0) is None for k in ("a", "b")):
             continue
-        if f.get("x", "cat") not in ANIMALS or f.get("y", "cat") not in ANIMALS or f.get("t", "ball") not in THINGS + [""]:
-            continue
+        if any(f.get(k, "cat") not in ANIMALS for k in "xy") or f.get("t") not in THINGS + ["", None]:
+            continue  # not an animal or a thing of this world
         if kind == "arithmetic_minus" and f["a"] < f["b"]:
             continue  # no negative numbers in this world
         if (kind == "compare_numbers" and f["a"] == f["b"]) or (
