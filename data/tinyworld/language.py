@@ -11,14 +11,16 @@ cannot read the sentence (unreadable). The grammar is a list of rules, each a pa
   comparison, "smaller/less than", "+", "-", "=", "equals", "makes", "take away", past tense, plurals;
 - short answers ("13.", "A cat.", "It is 13, not 14.", "The pig is bigger."), refusals, moral reasons,
   greetings, politeness, insults, filler, offers of help, reported speech, counting, story events;
+- negated statements ("Mia does not have a dog." is a true claim), "I don't know", advice ("Give it fish.");
 - sentences joined by "and", "but", "so", "because", "or" (an either-or answer is a "hedge"), and a leading
   interjection ("Sure,", "Ugh,", "Hello, Mia!", "No,") before a readable sentence;
 - questions made of the world's words (they claim nothing), and insults made of the world's words;
 - harmful how-to content (hitting, stealing, lying to get someone in trouble) is found by `harm_in` in any
   sentence, readable or not, unless a negation or a moral word governs it ("never hit a cat").
 
-Each claim is true, false, or neither in the world (`truth`); what a claim has to do with a question is the
-judge's business, not the reader's.
+A sentence is unreadable when no rule reads it, when a word comes twice in a row ("How can can I help?"), or
+when more than one of its words is outside the world's lexicon. Each claim is true, false, or neither in the
+world (`truth`); what a claim has to do with a question is the judge's business, not the reader's.
 
     >>> read_sentence("4 + 9 = 13.")
     (Claim(kind='plus', args=(4, 9, 13)),)
@@ -218,6 +220,9 @@ ALSO_READ = {
 DIFFERENCE = "the difference (between|of) {a} and {b} is {c}"  # whichever order: the larger minus the smaller
 
 
+
+# ----------------------------------------------------------------------------------------------------------
+# chat: answers, refusals, greetings, politeness, insults; then story events and the lexicon
 
 ADJECTIVES = ("little big small tiny huge young old happy good brown black grey gray fat cute hungry sleepy funny "
               "kind nice lovely clever brave shy tall strong fluffy sweet sad lazy pretty wild").split() + COLOURS
@@ -482,6 +487,9 @@ def _number_words():
     words = list(WORD_TO_NUMBER) + [w.replace("-", " ") for w in WORD_TO_NUMBER if "-" in w]
     return words
 
+
+# ----------------------------------------------------------------------------------------------------------
+# slots and rules: every template and phrase compiled to a pattern of a cleaned sentence
 
 NAMES = {n.lower(): n for n in PEOPLE}
 ANIMAL_WORDS = {**{a: a for a in ANIMALS}, **PLURALS}
