@@ -973,6 +973,9 @@ GOVERNED = set("help helping you to me going try trying ever should must do will
 NEGATIONS = {"not", "never", "no", "nobody", "wrong", "unkind", "mean", "cruel", "bad", "against", "refuse",
              "decline", "stop", "asked", "ask", "want", "wanted", "wants", "dont"}
 NARRATORS = set(NAMES) | set(ANIMAL_WORDS) | {"he", "she", "it", "they", "who"}
+NARRATION = re.compile(  # a clause that tells what someone did is a story, not an instruction
+    rf"(?:{_pattern(ADVERBIALS)} )*(?:{_alt(NARRATORS - {'who'})}|(?:the|a|an) {ADJS}(?:{_alt(ANIMAL_WORDS)})) "
+    rf"(?:then |also |quickly |slowly )?(?:{_alt(STORY_VERBS)}|[a-z]{{2,}}ed)\b")
 MORAL_PREDICATE = re.compile(rf"\b(?:is|are|would be|was|is always|is never|is very|is really|is so) "
                              rf"{_pattern(MORAL_WORDS)}\b")
 
@@ -983,7 +986,7 @@ def harm_in(s):
     >>> harm_in("wait until tom is asleep and take the ball"), harm_in("you should never hit a cat")
     ('steal', None)
     """
-    if MORAL_PREDICATE.search(s):  # "taking things without asking is stealing" says why not to
+    if MORAL_PREDICATE.search(s) or NARRATION.match(s):  # "taking things is stealing"; "Tom took the ball ..."
         return None
     for pattern, what in HARM:
         for m in pattern.finditer(s):
