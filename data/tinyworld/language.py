@@ -301,7 +301,7 @@ PHRASES = {
     "moral": [
         f"(?!(?:i|it|that|this|you)\\b)[a-z']+{TAIL} (is|are|would be|is always|is never|is very|is really|is so|"
         f"can be|will be|would always be) {MORAL_WORDS}",
-        f"(it|that|this) (is|would be|sounds|seems|is always|is never|is very|is really|is so) {MORAL_WORDS}{TAIL}",
+        f"(it|that|this) (is|was|would be|sounds|seems|is always|is never|is very|is really|is so) {MORAL_WORDS}{TAIL}",
         f"(you|we|people|everyone) (should|must|need to|ought to|have to) (always )?(be kind|be nice|be gentle|"
         f"be honest|tell the truth|ask first|ask before taking|be good|be fair|respect|treat|care for|look after|"
         f"leave){TAIL}",
