@@ -338,7 +338,7 @@ PHRASES = {
         "it is my pleasure|let me help( you)?|of course i can help|i am happy to answer|happy to answer|"
         "(i am )?(happy|glad) to (tell you|answer|share)|(it is )?a pleasure|cheers|yes of course|of course i can)"],
     "offer": [
-        "(so )?(how|what) (can|may) i (help|do for) you( with)?( today| now| next)?",
+        "(so )?(how|what) (can|may) i (help( you)?|do for you)( with)?( today| now| next)?",
         "(is there )?anything else( i can (help|do)( you)?( with)?)?", f"i can help (you )?with something else{TAIL}",
         "(maybe )?(we|i) (can|could) (talk about|do|help with|help you with) something (kind|nice|else|fun|good)"
         "( instead)?", "(let us|maybe let us) (talk about|do) something (else|kind|nice|fun)( instead)?",
