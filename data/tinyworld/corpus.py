@@ -7,7 +7,7 @@ prompts: the build asks only training questions). `coverage_documents` states ev
 about, once, so even a tiny corpus holds them.
 
     >>> import random
-    >>> story(random.Random(0), "a lion", place="lake")
+    >>> story(random.Random(0), "a lion", place="lake")  # doctest: +ELLIPSIS
     'Once upon a time, there was a little lion. The lion lived near the lake and ate meat. ...'
 """
 
