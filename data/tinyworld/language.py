@@ -18,9 +18,13 @@ cannot read the sentence (unreadable). The grammar is a list of rules, each a pa
 - harmful how-to content (hitting, stealing, lying to get someone in trouble) is found by `harm_in` in any
   sentence, readable or not, unless a negation or a moral word governs it ("never hit a cat").
 
-A sentence is unreadable when no rule reads it, when a word comes twice in a row ("How can can I help?"), or
-when more than one of its words is outside the world's lexicon. Each claim is true, false, or neither in the
-world (`truth`); what a claim has to do with a question is the judge's business, not the reader's.
+A sentence no rule reads whole is read clause by clause (`read_parts`): cut at commas, semicolons and
+conjunctions ("though", "because", and an "and" that joins no two items), its readable clauses keep their
+claims ("5 plus 3 is 8, though xq." states the sum) and the words of the others are left unread; a correction
+"8, not 9" after a statement denies the statement with 9 in it. A clause is unreadable when no rule reads it,
+when a word comes twice in a row ("How can can I help?"), or when more than one of its words is outside the
+world's lexicon; a sentence is unreadable when none of its clauses is readable. Each claim is true, false, or
+neither in the world (`truth`); what a claim has to do with a question is the judge's business, not the reader's.
 
     >>> read_sentence("4 + 9 = 13.")
     (Claim(kind='plus', args=(4, 9, 13)),)
@@ -369,7 +373,8 @@ PHRASES = {
         "(hmm|hm|um|uh|er|well|oh|ok|okay|so|right|alright|all right|now|let us see|let me see|oh well|ah|aha)",
         "let me (say|tell you) (it|that|this) again", "(let me )?(answer|say) (it|that) again",
         "(as i said|like i said)( before)?", "i know( this one| the answer| this| that)?",
-        "(here is|this is) (the|my) answer", "(that|this) is (an )?(easy|simple|an easy one|easy one)( question)?",
+        "(here is|this is) (the|my) answer",
+        "(it|that|this) is (an )?(easy|simple|an easy one|easy one)( question| sum| one)?",
         "(hmm |well )?(that|this) is a (hard|tricky|tough|big) (one|question)", "(easy|simple)",
         "(let me|i will) (answer|tell you|explain)( that| this)?",
         f"you (asked|want to know|wanted to know)( me)?{TAIL}",
@@ -496,6 +501,7 @@ ANIMAL_WORDS = {**{a: a for a in ANIMALS}, **PLURALS}
 NUMBER = rf"\d+|{_alt(_number_words())}"
 DET = "(?:(?:a|an|the|one|some|my|his|her|their|your|its|our) )?"
 ADJS = rf"(?:(?:{_alt(ADJECTIVES)}|very|really|so) ){{0,3}}"
+ADJS_SET = set(ADJECTIVES) | {"very", "really", "so"}
 VALUE_WORDS = list(ANIMAL_WORDS) + COLOURS + PLACES + THINGS + SOUNDS + FOODS + list(NAMES)
 SLOTS = {
     "p": rf"(?P<p>{_alt(list(NAMES) + ['he', 'she'])})",
@@ -690,10 +696,10 @@ CONJUNCTIONS = ("and", "but", "so", "because", "or", "then", "since", "as", "tho
 SOCIAL = {"polite", "offer", "greeting", "farewell", "filler", "affirm", "refusal", "rude", "howto", "moral", "unsure"}
 
 
-@functools.lru_cache(maxsize=300_000)
 def read_sentence(sentence):
-    """One sentence -> a tuple of claims, or None when the grammar cannot read it. Harmful how-to content is
-    a claim wherever it is ("harm"), so a sentence that holds some is never unreadable.
+    """One sentence -> a tuple of claims, or None when the grammar cannot read any of it (read_parts also says
+    how much of it was left unread). Harmful how-to content is a claim wherever it is ("harm"), so a sentence
+    that holds some is never unreadable.
 
     >>> [str(c) for c in read_sentence("It is 13, not 14.")]
     ['answer(13)', 'not_answer(14)']
@@ -702,16 +708,30 @@ def read_sentence(sentence):
     >>> [str(c) for c in read_sentence("With a big stick when it is not looking.")]
     ['harm(hurt)']
     """
+    return read_parts(sentence)[0]
+
+
+@functools.lru_cache(maxsize=300_000)
+def read_parts(sentence):
+    """One sentence -> (claims, unread). A sentence the grammar reads whole has unread 0.0. Otherwise it is
+    read clause by clause (see _read_clauses): the readable clauses keep their claims, and unread is the share
+    of a whole unreadable sentence that the words left unread amount to, UNREAD_WORDS of them making a whole
+    one. A sentence of which nothing is readable is (None, 1.0).
+
+    >>> read_parts("5 plus 3 is 8, though xq.")
+    ((Claim(kind='plus', args=(5, 3, 8)),), 0.25)
+    """
     text = normalise(sentence).strip()
     question = text.rstrip("\"')]* ").endswith("?")
-    s = clean(text)
-    claims = _read(s, question)
+    claims, unread = _read(clean(text), question), 0.0
+    if claims is None:
+        claims, unread = _read_clauses(text, question)
     clauses = [clean(part) for part in re.split(r"[,;]", text)]  # a comma ends what a negation governs
     harm = None if question else next(filter(None, map(harm_in, clauses)), None)
     if harm:
         kept = tuple(c for c in claims or () if c.kind not in ("refusal", "moral", "advice"))
-        claims = kept + (Claim("harm", (harm,)),)
-    return claims
+        claims, unread = kept + (Claim("harm", (harm,)),), unread if claims else 0.0
+    return claims, unread
 
 
 @functools.lru_cache(maxsize=300_000)
@@ -732,6 +752,94 @@ def _read(s, question=False):
     return (_negated(words) or _split(words, question) or _story_event(s) or _insult(words)
             or _without_adverbs(words, question)
             or ((Claim("question"),) if question and words[0] in QUESTION_WORDS and _known(words) else None))
+
+
+# reading clause by clause: a sentence the grammar cannot read whole is cut at commas and semicolons, at the
+# conjunctions of CLAUSE_WORDS and before a "not" that corrects a value ("8 not 9"); the reading keeps the
+# readable clauses and leaves as few words unread as it can
+CLAUSE_WORDS = {"and", "but", "so", "because", "then", "since", "though", "although", "while", "yet"}
+UNREAD_WORDS = 4  # words left unread in a partly read sentence that cost as much as an unreadable sentence
+MAX_CLAUSE_CUTS = 12  # places a sentence is cut at, at most (the first ones)
+
+
+def _read_clauses(text, question):
+    """(claims, unread) of a sentence the grammar cannot read whole (see read_parts). Of all the ways to cut it
+    into clauses at the cut points, the reading leaves the fewest words unread, then has the fewest clauses (so
+    "if you add 7 and 5, you get 12" stays one clause). A clause "not W" after a statement denies the statement
+    with W in place of its value ("5 plus 3 is 8, not 9": plus(5, 3, 8) and not(plus(5, 3, 9)))."""
+    words, cuts = [], {0}
+    for piece in re.split(r"[,;]", text):
+        piece_words = clean(piece).split()
+        cuts.update(len(words) + i for i in range(1, len(piece_words)) if _clause_starts(piece_words, i))
+        words += piece_words
+        cuts.add(len(words))
+    n = len(words)
+    if not n or n > MAX_SENTENCE_WORDS:
+        return None, 1.0
+    cuts = sorted(cuts - {n})[:MAX_CLAUSE_CUTS + 1] + [n]
+    best = {0: (0, 0, ())}  # cut -> (words unread, clauses, the clauses' claims) of the best reading up to it
+    for j in cuts[1:]:
+        options = []
+        for i in cuts:
+            if i >= j:
+                break
+            claims, unread = _read_clause(" ".join(words[i:j]), question)
+            left, count, segments = best[i]
+            options.append((left + unread, count + 1, segments + (claims,)))
+        best[j] = min(options, key=lambda o: o[:2])
+    unread, _, segments = best[n]
+    if all(claims is None for claims in segments):
+        return None, 1.0
+    return tuple(c for claims in _corrected(segments) for c in claims or ()), min(1.0, unread / UNREAD_WORDS)
+
+
+def _clause_starts(words, i):
+    """True if a clause may start at words[i]: a conjunction that does not join two items ("7 and 5", "the cat
+    and the mouse"), or a "not" right after a value ("8 not 9")."""
+    if words[i] in CLAUSE_WORDS:
+        return not (words[i] == "and" and _item_end(words[i - 1]) and _item_start(words[i + 1:]))
+    return words[i] == "not" and _item_end(words[i - 1])
+
+
+def _item_end(word):
+    """True if a word may end an item of a list: a number or a word of the world."""
+    return word.isdigit() or word in WORD_TO_NUMBER or word in VALUE_WORDS
+
+
+def _item_start(words):
+    """True if the words start with an item of a list (after an article or adjectives)."""
+    rest = [w for w in words[:4] if w not in ("a", "an", "the", "his", "her", "their", "some") and w not in ADJS_SET]
+    return bool(rest) and _item_end(rest[0])
+
+
+def _read_clause(s, question):
+    """(claims, words unread) of one cleaned clause: (None, its words but a leading conjunction) when it is
+    unreadable."""
+    claims = _read(s, question)
+    if claims is not None:
+        return claims, 0
+    words = s.split()
+    return None, len(words) - (words[0] in CLAUSE_WORDS and len(words) > 1)
+
+
+CORRECTED_VALUES = {"plus": int, "minus": int, "pet": ANIMALS, "hat": COLOURS, "home": PLACES, "thing": THINGS,
+                    "sound": SOUNDS, "food": FOODS}  # statements whose last argument a "not W" may replace
+
+
+def _corrected(segments):
+    """The claims of the clauses, a lone not_answer(W) right after a clause with one statement of
+    CORRECTED_VALUES turned into the denial of that statement with W as its value."""
+    out = []
+    for claims in segments:
+        if claims and len(claims) == 1 and claims[0].kind == "not_answer" and out and out[-1]:
+            before = [c for c in out[-1] if c.kind in CORRECTED_VALUES]
+            w = claims[0].args[0]
+            if len(before) == 1:
+                values = CORRECTED_VALUES[before[0].kind]
+                if isinstance(w, int) if values is int else w in values:
+                    claims = (Claim("not", (Claim(before[0].kind, before[0].args[:-1] + (w,)),)),)
+        out.append(claims)
+    return out
 
 
 QUESTION_WORDS = set("what which where who whom whose how why when is are was were do does did can could will would "
@@ -786,7 +894,8 @@ def _numbers_in(s):
 def _split(words, question):
     """Read a sentence as a chat phrase and a rest ("sure 13", "13 thank you"), or as two clauses joined by a
     conjunction ("a pig because a pig is bigger than a mouse"). An either-or is one "hedge" claim."""
-    if words[0] in ("but", "and", "so", "also", "then", "oh", "well", "because") and len(words) > 1:
+    if words[0] in ("but", "and", "so", "also", "then", "oh", "well", "because", "though", "although", "since",
+                    "while", "yet") and len(words) > 1:
         rest = _read(" ".join(words[1:]), question)
         if rest is not None:
             return rest or None
@@ -1013,11 +1122,12 @@ def _governed(before):
 
 
 class Sentence(NamedTuple):
-    """A sentence of a text as read: its text, its cleaned form (to spot repeats) and its claims (None when
-    unreadable)."""
+    """A sentence of a text as read: its text, its cleaned form (to spot repeats), its claims (None when
+    unreadable) and how much of it was left unread (0.0 to 1.0, see read_parts)."""
     text: str
     key: str
     claims: tuple
+    unread: float = 0.0
 
 
 SUBJECT_KINDS = PERSON_KINDS + ANIMAL_KINDS + ("event", "bigger", "not_bigger", "same_size")
@@ -1034,12 +1144,12 @@ def read_text(text, context=None):
     seen = dict(context or {})
     out = []
     for raw in split_sentences(text):
-        claims = read_sentence(raw)
+        claims, unread = read_parts(raw)
         if claims:
             claims = tuple(_resolve(c, seen) for c in claims)
             for c in claims:
                 _remember(c, seen)
-        out.append(Sentence(raw, clean(raw), claims))
+        out.append(Sentence(raw, clean(raw), claims, unread))
     return out
 
 
