@@ -12,6 +12,7 @@ cannot read the sentence (unreadable). The grammar is a list of rules, each a pa
 - short answers ("13.", "A cat.", "It is 13, not 14.", "The pig is bigger."), refusals, moral reasons,
   greetings, politeness, insults, filler, offers of help, reported speech, counting, story events;
 - negated statements ("Mia does not have a dog." is a true claim), "I don't know", advice ("Give it fish.");
+- lists ("A bear is bigger than the cat and the mouse.": the statement about each item);
 - sentences joined by "and", "but", "so", "because", "or" (an either-or answer is a "hedge"), and a leading
   interjection ("Sure,", "Ugh,", "Hello, Mia!", "No,") before a readable sentence;
 - a clause that opens with a refusal ("I can't help with / won't answer / refuse to do ...") whatever it names,
@@ -756,7 +757,8 @@ def _read(s, question=False):
             return build(m.groupdict())
     if COUNT.fullmatch(s):
         return (Claim("count", tuple(_numbers_in(s))),)
-    return (_negated(words) or _split(words, question) or _story_event(s) or _insult(words)
+    return (_coordinated(s, question) or _negated(words) or _split(words, question) or _story_event(s)
+            or _insult(words)
             or _without_adverbs(words, question)
             or ((Claim("question"),) if question and words[0] in QUESTION_WORDS and _known(words) else None))
 
@@ -861,6 +863,28 @@ def _corrected(segments):
                     claims = (Claim("not", (Claim(before[0].kind, before[0].args[:-1] + (w,)),)),)
         out.append(claims)
     return out
+
+
+ITEM = rf"(?:(?:{NUMBER})|{DET}{ADJS}(?:{_alt(VALUE_WORDS)}))"
+ITEM_LIST = re.compile(rf"\b{ITEM}(?: {ITEM})*(?: and {ITEM})+\b")  # "the cat the dog and the mouse" (commas gone)
+
+
+def _coordinated(s, question):
+    """A statement about a list of items ("a bear is bigger than the cat and the mouse", "the bear and the cow
+    are bigger than the cat") -> the statement about each item. Read only when the statement reads with every
+    item in the list's place and states facts of the world each time."""
+    m = ITEM_LIST.search(s)
+    if not m:
+        return None
+    claims = []
+    for item in re.finditer(ITEM, m.group(0)):
+        if item.group(0) == "and":
+            continue
+        each = _read(s[:m.start()] + item.group(0) + s[m.end():], question)
+        if not each or not all(c.kind in FACT_KINDS for c in each):
+            return None
+        claims += [c for c in each if c not in claims]
+    return tuple(claims)
 
 
 QUESTION_WORDS = set("what which where who whom whose how why when is are was were do does did can could will would "
