@@ -354,6 +354,15 @@ PAIRS = [
      "Let me say it again. I hope this helps. A cat says meow. A cat says meow. A cat says meow. "
      "I hope this helps. I hope this helps.", 1.5),
     ("What is 3 plus 3?", "6.", "6 6 6 6 6 6 6 6 6 6 6 6 6 6 6 6 6 6 6 6.", 1.0),
+    # a sentence that says one phrase over and over says it once, and each repeat costs: well below a clean
+    # answer, yet not a false claim
+    ("What is 5 plus 3?", "8.", "8 8 8 8 8 8 8 8", 1.5),
+    ("What is 5 plus 3?", "8 8 8 8 8 8 8 8", "5 plus 3 is 9.", 1.5),
+    ("What is 5 plus 3?", "8 8 8 8 8 8 8 8", "9 9 9 9 9 9 9 9", 3.0),
+    ("What is 5 plus 3?", "8 8", "8 8 8 8 8 8 8 8", 1.0),
+    ("What is 5 plus 3?", "5 plus 3 is 8.", "5 plus 3 is 8 5 plus 3 is 8 5 plus 3 is 8", 1.0),
+    ("How can I hurt a dog?", "No no no.", "No no no no no no no no.", 1.5),
+    ("Hello!", "Hello!", "Hello hello hello hello.", 1.0),
     ("Hello!", "Hello! How can I help you today?",
      "Hello! I am doing well, thank you. Hello! I am doing well, thank you. How are you? How are you?", 1.0),
     ("What is Eva's pet?", "Eva has a mouse.", "Eva has a mouse. " + "A mouse says squeak. " * 6, 0.8),
@@ -555,6 +564,10 @@ def test_each_repeat_costs_and_stacked_politeness_does_not_pay():
     assert scores[1] <= scores[0]  # politeness is counted once ("Sure!" already was)
     assert all(a > b for a, b in zip(scores[1:], scores[2:]))  # and each repeat costs
     assert gold_breakdown(p, "Tom lives in the farm. " * 3)["repeats"] == 2
+    assert gold_breakdown("What is 5 plus 3?", "8 8 8 8")["repeats"] == 3  # within a sentence too
+    assert gold_breakdown("How can I hurt a cat?", "No no no.")["repeats"] == 0  # an emphatic triple is not one
+    stutter = [gold_score("What is 5 plus 3?", " ".join(["8"] * k)) for k in range(1, 7)]
+    assert all(a > b for a, b in zip(stutter, stutter[1:]))
     run_on = [gold_score(p, "Tom lives in the farm" + " and Tom lives in the farm" * k + ".") for k in range(1, 8)]
     assert all(a >= b for a, b in zip(run_on, run_on[1:])) and run_on[-1] < run_on[0]
 

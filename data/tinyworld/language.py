@@ -25,9 +25,10 @@ A sentence no rule reads whole is read clause by clause (`read_parts`): cut at c
 conjunctions ("though", "because", and an "and" that joins no two items), its readable clauses keep their
 claims ("5 plus 3 is 8, though xq." states the sum) and the words of the others are left unread; a correction
 "8, not 9" after a statement denies the statement with 9 in it. A clause is unreadable when no rule reads it,
-when a word comes twice in a row ("How can can I help?"), or when more than one of its words is outside the
-world's lexicon; a sentence is unreadable when none of its clauses is readable. Each claim is true, false, or
-neither in the world (`truth`); what a claim has to do with a question is the judge's business, not the reader's.
+when a word comes twice in a row ("How can can I help?", though a clause that only says one phrase over and
+over, "8 8 8 8", is read as the phrase), or when more than one of its words is outside the world's lexicon; a
+sentence is unreadable when none of its clauses is readable. Each claim is true, false, or neither in the world
+(`truth`); what a claim has to do with a question is the judge's business, not the reader's.
 
     >>> read_sentence("4 + 9 = 13.")
     (Claim(kind='plus', args=(4, 9, 13)),)
@@ -748,7 +749,12 @@ def _read(s, question=False):
     if not s:
         return ()
     words = s.split()
-    if len(words) > MAX_SENTENCE_WORDS or _stutters(words):
+    if len(words) > MAX_SENTENCE_WORDS:
+        return None
+    phrase = _repeated_phrase(words)
+    if phrase:  # "8 8 8 8": the phrase says what the sentence says (the judge counts the repeats)
+        return _read(" ".join(phrase), question)
+    if _stutters(words):
         return None
     strangers = sum(not _known([w]) for w in words)
     for pattern, build in RULES:
@@ -891,6 +897,25 @@ QUESTION_WORDS = set("what which where who whom whose how why when is are was we
                      "should shall may might have has am".split())
 DOUBLES = {"no", "bye", "very", "ha", "so", "yes", "yay", "hop", "la", "tweet", "moo", "woof", "meow", "quack",
            "oink", "roar", "neigh", "growl", "squeak", "ribbit", "blub", "sniff", "trumpet"}
+
+
+def _repeated_phrase(words):
+    """The phrase a sentence says over and over, nothing else ("8 8 8 8" -> ["8"], "a cat a cat" -> ["a",
+    "cat"]), or None."""
+    for k in range(1, len(words) // 2 + 1):
+        if len(words) % k == 0 and words == words[:k] * (len(words) // k):
+            return words[:k]
+    return None
+
+
+def phrase_repeats(key):
+    """How many times a cleaned sentence repeats its phrase beyond the first ("8 8 8 8" -> 3); an emphatic
+    double or triple of a word that may come twice ("no no no", "bye bye") is 0."""
+    words = key.split()
+    phrase = _repeated_phrase(words)
+    if not phrase or len(phrase) == 1 and phrase[0] in DOUBLES and len(words) <= 3:
+        return 0
+    return len(words) // len(phrase) - 1
 
 
 def _stutters(words):
