@@ -12,6 +12,8 @@ cannot read the sentence (unreadable). The grammar is a list of rules, each a pa
 - short answers ("13.", "A cat.", "It is 13, not 14.", "The pig is bigger."), refusals, moral reasons,
   greetings, politeness, insults, filler, offers of help, reported speech, counting, story events;
 - negated statements ("Mia does not have a dog." is a true claim), "I don't know", advice ("Give it fish.");
+- statements after belief or doubt ("I think Mia lives in the town.", "Maybe 8.": the answer and an "unsure"),
+  and in a question that takes them as known ("Did you know that a cow says moo?");
 - lists ("A bear is bigger than the cat and the mouse.": the statement about each item);
 - sentences joined by "and", "but", "so", "because", "or" (an either-or answer is a "hedge"), and a leading
   interjection ("Sure,", "Ugh,", "Hello, Mia!", "No,") before a readable sentence;
@@ -247,7 +249,8 @@ def _alt(words):
 # animal, a colour, a place, a thing, a sound, a food or a name), {n} a name, TAIL a few more words.
 LEAD = ("(it is|it was|it has to be|it must be|it would be|it should be|that is|that would be|the answer is|"
         "my answer is|the right answer is|the correct answer is|the answer|answer|i think it is|i think|"
-        "i believe it is|i believe|i would say|i know it is|i am sure it is|i am sure|this is|so it is|so|"
+        "i believe it is|i believe|i guess it is|i guess|i suppose it is|i suppose|the colour is|its colour is|"
+        "i would say|i know it is|i am sure it is|i am sure|this is|so it is|so|"
         "the result is|the total is|the sum is|the difference is|that makes|which makes|it makes|you get|"
         "it equals|equals|it is definitely|definitely|of course it is|yes it is)")
 BIGGER_WORDS = "(bigger|larger|greater|heavier|taller|more|higher|biggest|largest|greatest)"
@@ -270,12 +273,14 @@ MORAL_WORDS = ("(wrong|bad|unkind|mean|cruel|not nice|not kind|not okay|not ok|n
                "not a nice thing to do|not a kind thing to do|not how we treat animals|not how we treat friends)")
 
 PHRASES = {
-    "answer": [f"({LEAD} )?{{v}}( is the (answer|right answer|correct answer))?", "(in|at|on|near) {v}",
-               "(it is |a |her |his )?{colour} (one|hat)"],
+    "answer": [f"({LEAD} )?{{v}}( is| are| is the one| in all| in total| altogether)?"
+               "( is the (answer|right answer|correct answer))?", "(in|at|on|near) {v}",
+               "(it is |it is a |a |her |his )?{colour} (one|hat)"],
+    "hedged": [f"(maybe|perhaps|probably|possibly)( {LEAD})? {{v}}"],  # an answer said without committing
     "answer_not": [f"({LEAD} )?{{v}} (and )?not {{w}}", f"({LEAD} )?not {{w}} but {{v}}"],
     "not_answer": [f"({LEAD} )?not {{w}}", "(the answer|it) is not {w}"],
     "hedge": [f"({LEAD} )?(either )?{{v}} or {{w}}( maybe| i think| i am not sure)?",
-              "(or|or maybe|or perhaps|maybe|perhaps|possibly) {v}",
+              "(or|or maybe|or perhaps) {v}",
               "(maybe|perhaps) {v} (or maybe|or perhaps|or) {w}"],
     "bigger_one": [f"({LEAD} )?{{v}} (is|are|must be|has to be|would be) {MUCH}{BIGGER_WORDS}",
                    f"{{pv}} (is|are|must be) {MUCH}{BIGGER_WORDS}( than {{w}})?",
@@ -607,6 +612,8 @@ def _phrase(kind, g):
         return (Claim("hedge", tuple(_value(g, k) for k in "vw" if g.get(k) or g.get(k + "n"))),)
     if kind in ("bigger_one", "smaller_one"):
         return (Claim(kind, (_value(g, "v"),)),)
+    if kind == "hedged":  # "maybe 8": an answer, and the doubt
+        return Claim("unsure"), Claim("answer", (_value(g, "v"),))
     if kind == "greeting":
         return (Claim("greeting", (_who(g["n"]) if g.get("n") else "",)),)
     return (Claim(kind),)
@@ -736,7 +743,8 @@ def read_parts(sentence):
     if claims is None:
         claims, unread = _read_clauses(text, question)
     clauses = [clean(part) for part in re.split(r"[,;]", text)]  # a comma ends what a negation governs
-    harm = None if question else next(filter(None, map(harm_in, clauses)), None)
+    asks = question and not STATEMENT_LEAD.match(clean(text))  # "did you know that ..." states what follows
+    harm = None if asks else next(filter(None, map(harm_in, clauses)), None)
     if harm:
         kept = tuple(c for c in claims or () if c.kind not in ("refusal", "moral", "advice"))
         claims, unread = kept + (Claim("harm", (harm,)),), unread if claims else 0.0
@@ -756,6 +764,12 @@ def _read(s, question=False):
         return _read(" ".join(phrase), question)
     if _stutters(words):
         return None
+    lead = STATEMENT_LEAD.match(s)
+    if lead:  # "I think Mia lives in the town", "maybe she lives in the town", "did you know that a cow says
+        # moo?": the statement (and the doubt)
+        rest = _read(s[lead.end():], question)
+        if rest and all(c.kind in FACT_KINDS for c in rest):
+            return ((Claim("unsure"),) if lead.group("unsure") else ()) + rest
     strangers = sum(not _known([w]) for w in words)
     for pattern, build in RULES:
         m = pattern.fullmatch(s)
@@ -893,6 +907,10 @@ def _coordinated(s, question):
     return tuple(claims)
 
 
+# words before a statement that keep it a statement: belief, doubt, and a question that takes it as known
+STATEMENT_LEAD = re.compile(r"(?:(?P<unsure>maybe|perhaps|probably|possibly)|i (?:think|believe|guess|suppose|know|"
+                            r"am (?:pretty |quite |very |fairly )?sure|am certain|would say)|(?:did|do) you know|"
+                            r"have you heard|you know)(?: that)? ")
 QUESTION_WORDS = set("what which where who whom whose how why when is are was were do does did can could will would "
                      "should shall may might have has am".split())
 DOUBLES = {"no", "bye", "very", "ha", "so", "yes", "yay", "hop", "la", "tweet", "moo", "woof", "meow", "quack",
