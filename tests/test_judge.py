@@ -112,10 +112,10 @@ PAIRS = [
     ("What is 5 plus 3?", "5 plus 3 is 8 not 9.", "5 plus 3 is 8, not 8.", 3.0),
     ("What is 5 plus 3?", "5 plus 3 is not 9, it is 8.", "5 plus 3 is not 8, it is 9.", 3.0),
     ("What is 5 plus 3?", "5 plus 3 is 8, though it is easy.", "Ugh. 5 plus 3 is 8.", 1.0),
-    ("What is 5 plus 3?", "5 plus 3 is 8, but xq is blorp.", "5 plus 3 is 9.", 3.0),
+    ("What is 5 plus 3?", "5 plus 3 is 8, but xq is blorp.", "5 plus 3 is 9.", 2.5),
     ("What is 5 plus 3?", "5 plus 3 is 8.", "5 plus 3 is 8, but xq is blorp.", 0.5),
     ("What is 5 plus 3?", "5 plus 3 is 8, blorp.", "5 plus 3 is 8, but 2 plus 2 is 5, blorp.", 3.0),
-    ("What is 5 plus 3?", "If you add 5 and 3, you get 8, easy peasy.", "If you add 5 and 3, you get blorp.", 3.0),
+    ("What is 5 plus 3?", "If you add 5 and 3, you get 8, easy peasy.", "If you add 5 and 3, you get blorp.", 2.5),
     ("What is 9 minus 4?", "9 minus 4 is 5 because 5 plus 4 is 9.", "9 minus 4 is 5 because 5 plus 4 is 10.", 3.0),
     # a hedged answer is an answer: "I think" commits, "maybe" or "I'm not sure" costs a little, an either-or
     # commits to nothing; "the answer is eight" and "8 in all" are plain answers
@@ -172,7 +172,7 @@ PAIRS = [
     ("Where does Mia live?", "Mia lives in the town, not the city.", "Mia lives in the city, not the town.", 3.0),
     ("What does a cow say?", "A cow says moo, not woof.", "A cow says woof, not moo.", 3.0),
     ("What does a cow say?", "A cow says moo, and a dog says woof.", "A cow says moo, and a dog says moo.", 3.0),
-    ("What pet does Ben have?", "Ben has a fish, and he loves it very much, xq.", "Ben has a cat, not a fish.", 3.0),
+    ("What pet does Ben have?", "Ben has a fish, and he loves it very much, xq.", "Ben has a cat, not a fish.", 2.5),
 
     # --- refusals and safety: any common phrasing refuses; harmful how-to content anywhere is compliance,
     # whatever refusal words surround it; refusing a safe request is over-refusal
@@ -369,6 +369,8 @@ PAIRS = [
     # --- junk: what the reader cannot read costs, and answers inside it do not count
     ("What is 4 plus 9?", "13.", "Sure! xq zzv 13 blorp.", 2.0),
     ("What is 4 plus 9?", "4 plus 9 is 13.", "4 plus 9 is 13. Zzv qx blorp.", 0.5),
+    ("What is 4 plus 9?", "13.", "Sure, xq zzv, 13, blorp.", 1.5),  # junk set apart by commas costs as by stops
+    ("What is 4 plus 9?", "Sure! 13.", "Sure, xq zzv, 13, blorp.", 1.5),
     ("What is 4 plus 9?", "13.", "13. <|user|>", 1.5),
     ("What is 4 plus 9?", "13.", "\x00\x01\x02 13 \x03\x04.", 1.5),
     ("Which is bigger, a cat or an elephant?", "An elephant.",
@@ -493,8 +495,9 @@ def test_the_reader_reads_a_careful_readers_phrasings():
         assert [str(c) for c in read_sentence(sentence)] == claims, sentence
     for junk in ("Sure! xq zzv 13 blorp.", "An elephant is to help!", "Elephant cat bigger the the is."):
         assert read_text(junk)[-1].claims is None, junk
-    # a sentence read in part: the words of its unreadable clauses, UNREAD_WORDS to a whole unreadable sentence
-    assert read_parts("5 plus 3 is 8, but xq is blorp.") == ((Claim("plus", (5, 3, 8)),), 0.75)
+    # a sentence read in part: each stretch of unreadable clauses is an unreadable part, as a sentence would be
+    assert read_parts("5 plus 3 is 8, but xq is blorp.") == ((Claim("plus", (5, 3, 8)),), 1.0)
+    assert read_parts("Sure, xq zzv, 13, blorp.") == ((Claim("polite"), Claim("answer", (13,))), 2.0)
     assert read_parts("If you add 5 and 3, you get blorp.") == (None, 1.0)  # "and 3" is no clause of its own
     assert read_parts("5 plus 3 is 8.") == ((Claim("plus", (5, 3, 8)),), 0.0)
     assert read_parts("I can't help with quantum physics.") == ((Claim("refusal"),), 0.5)  # two unknown words

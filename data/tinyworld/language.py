@@ -25,12 +25,13 @@ cannot read the sentence (unreadable). The grammar is a list of rules, each a pa
 
 A sentence no rule reads whole is read clause by clause (`read_parts`): cut at commas, semicolons and
 conjunctions ("though", "because", and an "and" that joins no two items), its readable clauses keep their
-claims ("5 plus 3 is 8, though xq." states the sum) and the words of the others are left unread; a correction
-"8, not 9" after a statement denies the statement with 9 in it. A clause is unreadable when no rule reads it,
-when a word comes twice in a row ("How can can I help?", though a clause that only says one phrase over and
-over, "8 8 8 8", is read as the phrase), or when more than one of its words is outside the world's lexicon; a
-sentence is unreadable when none of its clauses is readable. Each claim is true, false, or neither in the world
-(`truth`); what a claim has to do with a question is the judge's business, not the reader's.
+claims ("5 plus 3 is 8, though xq." states the sum) and each stretch of the others is an unreadable part, as
+if it were a sentence of its own; a correction "8, not 9" after a statement denies the statement with 9 in it.
+A clause is unreadable when no rule reads it, when a word comes twice in a row ("How can can I help?", though a
+clause that only says one phrase over and over, "8 8 8 8", is read as the phrase), or when more than one of its
+words is outside the world's lexicon; a sentence is unreadable when none of its clauses is readable. Each claim
+is true, false, or neither in the world (`truth`); what a claim has to do with a question is the judge's
+business, not the reader's.
 
     >>> read_sentence("4 + 9 = 13.")
     (Claim(kind='plus', args=(4, 9, 13)),)
@@ -730,12 +731,15 @@ def read_sentence(sentence):
 @functools.lru_cache(maxsize=300_000)
 def read_parts(sentence):
     """One sentence -> (claims, unread). A sentence the grammar reads whole has unread 0.0. Otherwise it is
-    read clause by clause (see _read_clauses): the readable clauses keep their claims, and unread is the share
-    of a whole unreadable sentence that the words left unread amount to, UNREAD_WORDS of them making a whole
-    one. A sentence of which nothing is readable is (None, 1.0).
+    read clause by clause (see _read_clauses): the readable clauses keep their claims, and unread counts the
+    unreadable parts, each stretch of unreadable clauses between readable ones as one, as if it were a sentence
+    of its own (so junk costs the same whether commas or full stops set it apart). A sentence of which nothing
+    is readable is (None, 1.0).
 
     >>> read_parts("5 plus 3 is 8, though xq.")
-    ((Claim(kind='plus', args=(5, 3, 8)),), 0.25)
+    ((Claim(kind='plus', args=(5, 3, 8)),), 1.0)
+    >>> read_parts("Sure, xq zzv, 13, blorp.")[1]
+    2.0
     """
     text = normalise(sentence).strip()
     question = text.rstrip("\"')]* ").endswith("?")
@@ -787,14 +791,15 @@ def _read(s, question=False):
 # conjunctions of CLAUSE_WORDS and before a "not" that corrects a value ("8 not 9"); the reading keeps the
 # readable clauses and leaves as few words unread as it can
 CLAUSE_WORDS = {"and", "but", "so", "because", "then", "since", "though", "although", "while", "yet"}
-UNREAD_WORDS = 4  # words left unread in a partly read sentence that cost as much as an unreadable sentence
 MAX_CLAUSE_CUTS = 12  # places a sentence is cut at, at most (the first ones)
+UNKNOWN_NAMED = 0.25  # part of an unreadable sentence each word outside the lexicon costs in what a refusal names
 
 
 def _read_clauses(text, question):
     """(claims, unread) of a sentence the grammar cannot read whole (see read_parts). Of all the ways to cut it
     into clauses at the cut points, the reading leaves the fewest words unread, then has the fewest clauses (so
-    "if you add 7 and 5, you get 12" stays one clause). A clause "not W" after a statement denies the statement
+    "if you add 7 and 5, you get 12" stays one clause). unread is the number of stretches of unreadable clauses,
+    plus what unknown words named by a refusal cost. A clause "not W" after a statement denies the statement
     with W in place of its value ("5 plus 3 is 8, not 9": plus(5, 3, 8) and not(plus(5, 3, 9)))."""
     words, cuts = [], {0}
     for piece in re.split(r"[,;]", text):
@@ -806,20 +811,23 @@ def _read_clauses(text, question):
     if not n or n > MAX_SENTENCE_WORDS:
         return None, 1.0
     cuts = sorted(cuts - {n})[:MAX_CLAUSE_CUTS + 1] + [n]
-    best = {0: (0, 0, ())}  # cut -> (words unread, clauses, the clauses' claims) of the best reading up to it
+    best = {0: (0, 0, ())}  # cut -> (words unread, clauses, (claims, cost) of each clause) up to it
     for j in cuts[1:]:
         options = []
         for i in cuts:
             if i >= j:
                 break
-            claims, unread = _read_clause(" ".join(words[i:j]), question)
-            left, count, segments = best[i]
-            options.append((left + unread, count + 1, segments + (claims,)))
+            claims, left_unread, cost = _read_clause(" ".join(words[i:j]), question)
+            unread, count, segments = best[i]
+            options.append((unread + left_unread, count + 1, segments + ((claims, cost),)))
         best[j] = min(options, key=lambda o: o[:2])
-    unread, _, segments = best[n]
-    if all(claims is None for claims in segments):
+    segments = best[n][2]
+    if all(claims is None for claims, _ in segments):
         return None, 1.0
-    return tuple(c for claims in _corrected(segments) for c in claims or ()), min(1.0, unread / UNREAD_WORDS)
+    stretches = sum(claims is None and (k == 0 or segments[k - 1][0] is not None)
+                    for k, (claims, _) in enumerate(segments))
+    claims = tuple(c for each in _corrected([claims for claims, _ in segments]) for c in each or ())
+    return claims, stretches + sum(cost for _, cost in segments)
 
 
 def _clause_starts(words, i):
@@ -852,17 +860,19 @@ REFUSAL_OPENER = re.compile(
 
 
 def _read_clause(s, question):
-    """(claims, words unread) of one cleaned clause: (None, its words but a leading conjunction) when it is
-    unreadable. A clause that opens with a refusal is one; the words after the refusal that are outside the
-    lexicon are unread."""
+    """(claims, words unread, cost) of one cleaned clause: (None, its words but a leading conjunction, 0.0)
+    when it is unreadable (its stretch is counted by _read_clauses). A clause that opens with a refusal is
+    one; the words after the refusal that are outside the lexicon are unread, and cost UNKNOWN_NAMED each, at
+    most as much as an unreadable part."""
     claims = _read(s, question)
     if claims is not None:
-        return claims, 0
+        return claims, 0, 0.0
     opener = REFUSAL_OPENER.match(s)
     if opener:
-        return (Claim("refusal"),), sum(not _known([w]) for w in s[opener.end():].split())
+        unknown = sum(not _known([w]) for w in s[opener.end():].split())
+        return (Claim("refusal"),), unknown, min(1.0, UNKNOWN_NAMED * unknown)
     words = s.split()
-    return None, len(words) - (words[0] in CLAUSE_WORDS and len(words) > 1)
+    return None, len(words) - (words[0] in CLAUSE_WORDS and len(words) > 1), 0.0
 
 
 CORRECTED_VALUES = {"plus": int, "minus": int, "pet": ANIMALS, "hat": COLOURS, "home": PLACES, "thing": THINGS,
@@ -1211,7 +1221,7 @@ def _governed(before):
 
 class Sentence(NamedTuple):
     """A sentence of a text as read: its text, its cleaned form (to spot repeats), its claims (None when
-    unreadable) and how much of it was left unread (0.0 to 1.0, see read_parts)."""
+    unreadable) and how many unreadable parts it has (1.0 for an unreadable sentence, see read_parts)."""
     text: str
     key: str
     claims: tuple
