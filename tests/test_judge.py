@@ -62,6 +62,9 @@ PAIRS = [
     ("Which is bigger, 12 or 13?", "13 is larger than 12 and 11.", "13 is larger than 12 and 14.", 3.0),
     ("Which animal is bigger, the bear or the cat?", "The bear is.", "The cat is.", 3.0),
     ("Which is bigger, 12 or 13?", "13 is.", "12 is.", 3.0),
+    ("Which is bigger, a pig or a mouse?", "A pig, because it is bigger.", "A mouse, because it is bigger.", 3.0),
+    ("Which is bigger, a pig or a mouse?", "The pig is bigger, as you can see.",
+     "The mouse is bigger, as you can see.", 3.0),
     ("Which is bigger, 12 or 13?", "13 is larger than 12.", "13 is larger than 13.", 3.0),
     ("Which is bigger, 12 or 13?", "Thirteen.", "Twelve.", 3.0),
     ("Which is bigger, 12 or 13?", "12 is smaller than 13.", "12 is larger than 13.", 3.0),
@@ -126,6 +129,8 @@ PAIRS = [
     ("What is 5 plus 3?", "I'm not sure, but I think it is 8.", "I'm not sure, but I think it is 9.", 3.0),
     ("What is 5 plus 3?", "The answer is eight.", "The answer is nine.", 3.0),
     ("What is 5 plus 3?", "8 in all.", "9 in all.", 3.0),
+    ("What is 5 plus 3?", "5 plus 3 is 8, I am sure.", "5 plus 3 is 8, maybe.", 0.3),
+    ("What is 5 plus 3?", "Let me count: 5, 6, 7, 8. So it is 8.", "Let me count: 5, 6, 7, 9. So it is 9.", 3.0),
 
     # --- facts: the asked person and attribute; pronouns refer to the person asked about; another true fact
     # answers nothing; any false fact makes the reply wrong
@@ -503,6 +508,8 @@ def test_the_reader_reads_a_careful_readers_phrasings():
     assert read_parts("I can't help with quantum physics.") == ((Claim("refusal"),), 0.5)  # two unknown words
     story = read_text("Mia went to the town. She had a dog.")  # "she" is Mia: a false claim about her pet
     assert [str(c) for c in story[1].claims] == ["pet(Mia, dog)"]
+    because = read_text("A pig, because it is bigger.", {"it": "mouse"})  # "it" is the pig just named
+    assert [str(c) for c in because[0].claims] == ["answer(pig)", "bigger_one(pig)"]
 
 
 # ----------------------------------------------------------------------------------------------------------

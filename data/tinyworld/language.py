@@ -385,7 +385,8 @@ PHRASES = {
     "filler": [
         "(well )?let me (think|see)( about (this|that|it))?( for a (moment|second|bit))?", "let me think",
         "(hmm|hm|um|uh|er|well|oh|ok|okay|so|right|alright|all right|now|let us see|let me see|oh well|ah|aha)",
-        "i (do )?understand", "(my )?(dear )?friend",
+        "i (do )?understand", "(my )?(dear )?friend", "i am (pretty |quite |very |fairly )?sure( of it| about it)?",
+        "as you (can see|know|can tell)", "let me (count|check|work it out)",
         "let me (say|tell you) (it|that|this) again", "(let me )?(answer|say) (it|that) again",
         "(as i said|like i said)( before)?", "i know( this one| the answer| this| that)?",
         "(here is|this is) (the|my) answer",
@@ -399,7 +400,7 @@ PHRASES = {
     "unsure": ["i (do not|did not) know( the answer| that| this| it| for sure)?",
                "i am not (sure|certain)( about (that|this|it))?",
                "(i have )?no idea", "i do not remember", "who knows", "i (can not|could not) (say|tell)( for sure)?",
-               "i (am not|was not) (sure|certain) but"],
+               "i (am not|was not) (sure|certain) but", "(maybe|perhaps|probably|possibly)"],
     "advice": [f"(please |just |then |maybe |instead |you can |you could |try to )?(give|play|pet|feed|hug|share|"
                f"say|tell|go|come|try|talk|read|sing|draw|make|bring|look|listen|keep|stay|have|enjoy|"
                f"remember|think|count|add|find|watch|leave|visit|call|write|smile|wave){TAIL}"],
@@ -436,7 +437,8 @@ STORY_VERBS = ("went walked ran played found saw ate said lived liked loved smil
                "bit").split()
 BE_STATES = ("(very |so |really |always |also |still |quite )?(happy|glad|sad|hungry|tired|sleepy|full|hot|cold|"
              "warm|kind|brave|scared|afraid|lonely|busy|sorry|proud|excited|surprised|fast|slow|big|small|little|"
-             "tall|strong|clever|funny|nice|good|lovely|friendly|asleep|awake|home|at home|bored|calm|quiet|"
+             "tall|strong|clever|funny|nice|good|lovely|friendly|asleep|awake|home|at home|bored|calm|quiet|fat|huge|"
+             "tiny|heavy|large|light|"
              "cute|soft|gentle|sweet|loud|fluffy|((good |nice |kind |our |my |your |best |great )?(friends|friend|pets|"
              "pet|animals|animal))|"
              "in the [a-z]+|at the [a-z]+|near the [a-z]+|on the [a-z]+|with (his|her|its|their|a|an|the) [a-z]+)")
@@ -1244,9 +1246,11 @@ def read_text(text, context=None):
     for raw in split_sentences(text):
         claims, unread = read_parts(raw)
         if claims:
-            claims = tuple(_resolve(c, seen) for c in claims)
-            for c in claims:
-                _remember(c, seen)
+            resolved = []
+            for c in claims:  # claim by claim: "a pig, because it is bigger" - "it" is the pig
+                resolved.append(_resolve(c, seen))
+                _remember(resolved[-1], seen)
+            claims = tuple(resolved)
         out.append(Sentence(raw, clean(raw), claims, unread))
     return out
 
