@@ -155,8 +155,8 @@ class Config:
     rounds: int = opt(3, "--pairs sampled: the sampled prompts are split into this many rounds, each round's pairs "
                       "sampled from the policy as it is then (1 = all from the SFT model, as in the paper)")
     n_sampled_pairs: int = opt(2500, "--pairs sampled: how many training prompts get two replies")
-    eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_eval.jsonl")
-    eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_eval.jsonl")
+    eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_val.jsonl")
+    eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_val.jsonl")
     beta: float = opt(0.5, "strength of the pull towards the reference (smaller = further from SFT)")
     label_smoothing: float = opt(0.0, "conservative DPO: assumed fraction of flipped labels (sigmoid loss only)")
     rpo_alpha: float = opt(1.0, "weight of the chosen replies' per-token NLL added to the loss (RPO); 0 = plain DPO")
@@ -298,8 +298,8 @@ def main(argv=None):
         train_prompts = cfg.train_prompts or str(data_dir / "prompts_train.jsonl")
         pair_prompts = load_prompts(train_prompts)[: cfg.n_sampled_pairs]
         print(f"{len(pair_prompts)} prompts from {train_prompts} for the sampled pairs, in {cfg.rounds} round(s)")
-    val, _ = render_preferences(enc, cfg.eval_file or str(data_dir / "prefs_eval.jsonl"), policy.config.block_size)
-    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
+    val, _ = render_preferences(enc, cfg.eval_file or str(data_dir / "prefs_val.jsonl"), policy.config.block_size)
+    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"))[: cfg.n_eval_prompts]
     print(f"{len(val)} held-out pairs")
 
     # ------------------------------------------------------------------------------------------------------

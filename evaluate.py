@@ -173,8 +173,10 @@ def main(argv=None):
     ap.add_argument("--data_dir", "--data-dir", default=DEFAULT_DATA_DIR,
                     help="tinyworld directory (held-out prompts, tokenizer)")
     ap.add_argument("--tokenizer", default="", help="'' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
-    ap.add_argument("--n_prompts", "--n-prompts", type=int, default=300,
-                    help="held-out prompts (the same for every checkpoint)")
+    ap.add_argument("--split", default="test", choices=["test", "val"],
+                    help="which held-out prompts: 'test' (what the README reports) or 'val' (where settings are chosen)")
+    ap.add_argument("--n_prompts", "--n-prompts", type=int, default=0,
+                    help="use the first n of the split's prompts (0 = all; the same for every checkpoint)")
     ap.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE, help="sampling temperature (0 = greedy)")
     ap.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=EVAL_MAX_NEW_TOKENS,
                     help="longest reply")
@@ -185,7 +187,7 @@ def main(argv=None):
     device = get_device(args.device)
     data_dir = ensure_data_dir(args.data_dir)
     enc = tokenizer_for(data_dir, args.tokenizer)
-    prompts = load_prompts(data_dir / "prompts_eval.jsonl")[: args.n_prompts]
+    prompts = load_prompts(data_dir / f"prompts_{args.split}.jsonl")[: args.n_prompts or None]
     for path in [args.reference] + args.checkpoints:  # fail before any work if one is missing
         if not checkpoint_file(path).exists():
             raise FileNotFoundError(f"{checkpoint_file(path)}: no checkpoint (run the stage that writes it, or "

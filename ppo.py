@@ -203,7 +203,7 @@ class Config:
     reward_model: str = opt("out/rm", "reward model checkpoint (also the value model's starting point)")
     out_dir: str = opt("out/ppo", "where the policy, logs, plots and metrics.json go")
     prompts: str = opt("", "prompts JSONL for rollouts; '' = data_dir/prompts_train.jsonl")
-    eval_prompts: str = opt("", "held-out prompts for the final evaluation; '' = data_dir/prompts_eval.jsonl")
+    eval_prompts: str = opt("", "held-out prompts for the final evaluation; '' = data_dir/prompts_val.jsonl")
     iters: int = opt(60, "PPO iterations (rollout batch + updates)")
     batch_size: int = opt(64, "prompts (rollouts) per iteration")
     minibatch_size: int = opt(16, "rollouts per gradient step")
@@ -300,7 +300,7 @@ def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # data: prompts for the rollouts, and held-out ones for the evaluation
     prompts = load_prompts(cfg.prompts or str(data_dir / "prompts_train.jsonl"))
-    eval_prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
+    eval_prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"))[: cfg.n_eval_prompts]
 
     # ------------------------------------------------------------------------------------------------------
     # optimizer (the policy's learning rate is small: it starts from a good model and must not fall apart)

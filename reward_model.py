@@ -91,7 +91,7 @@ class Config:
     init: str = opt("out/sft", "SFT checkpoint whose trunk the reward model starts from")
     out_dir: str = opt("out/rm", "where the reward model, logs, metrics.json and rm_vs_gold.png go")
     train_file: str = opt("", "preference JSONL (prompt/chosen/rejected); '' = data_dir/prefs_train.jsonl")
-    eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_eval.jsonl")
+    eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_val.jsonl")
     batch_size: int = opt(32, "pairs per step (chosen and rejected: 2 x this many sequences per forward)")
     max_iters: int = opt(400, "optimizer steps")
     lr: float = opt(3e-4, "peak learning rate")
@@ -268,7 +268,7 @@ def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # data: each pair rendered into two token sequences, both ending with <|end|>
     train_file = cfg.train_file or str(data_dir / "prefs_train.jsonl")
-    eval_file = cfg.eval_file or str(data_dir / "prefs_eval.jsonl")
+    eval_file = cfg.eval_file or str(data_dir / "prefs_val.jsonl")
     train, dropped = render_preferences(enc, train_file, block_size)
     val, val_dropped = render_preferences(enc, eval_file, block_size)
     print(f"{len(train)} training pairs from {train_file} ({dropped} longer than {block_size} tokens, dropped); "

@@ -87,8 +87,8 @@ class Config:
     init: str = opt("out/pretrain", "checkpoint to start from (a 'pretrain' or 'sft' stage)")
     out_dir: str = opt("out/sft", "where the checkpoint, logs, metrics.json and samples.jsonl go")
     train_file: str = opt("", "conversations JSONL ({'messages': [...]}); '' = data_dir/sft_train.jsonl")
-    eval_file: str = opt("", "held-out conversations for the validation loss; '' = data_dir/sft_eval.jsonl")
-    eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_eval.jsonl")
+    eval_file: str = opt("", "held-out conversations for the validation loss; '' = data_dir/sft_val.jsonl")
+    eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_val.jsonl")
     batch_size: int = opt(32, "conversations per micro-batch")
     grad_accum: int = opt(1, "micro-batches per optimizer step")
     max_iters: int = opt(500, "optimizer steps")
@@ -166,10 +166,10 @@ def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # data: every conversation rendered once into (ids, mask); those longer than the context are dropped
     train_file = cfg.train_file or str(data_dir / "sft_train.jsonl")
-    eval_file = cfg.eval_file or str(data_dir / "sft_eval.jsonl")
+    eval_file = cfg.eval_file or str(data_dir / "sft_val.jsonl")
     train, dropped = render_conversations(enc, train_file, block_size)
     val, val_dropped = render_conversations(enc, eval_file, block_size)
-    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_eval.jsonl"))[: cfg.n_eval_prompts]
+    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"))[: cfg.n_eval_prompts]
     print(f"{len(train)} training conversations from {train_file}, {len(val)} held out from {eval_file} "
           f"(dropped, longer than the context of {block_size} tokens: {dropped} and {val_dropped})")
 

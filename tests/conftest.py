@@ -19,8 +19,8 @@ def tiny_world(tmp_path_factory):
     """A small tinyworld (~0.2 MB of text, a few hundred records per file), generated once per test run."""
     from data.tinyworld import generate
     out = tmp_path_factory.mktemp("tinyworld")
-    generate(out, seed=0, corpus_mb=0.2, n_sft=300, n_sft_eval=40, n_pairs=300, n_pairs_eval=60,
-             n_prompts=100, n_prompts_eval=24, verbose=False)
+    generate(out, seed=0, corpus_mb=0.2, n_sft=300, n_sft_val=40, n_pairs=300, n_pairs_val=60,
+             n_prompts=100, n_prompts_val=24, n_prompts_test=24, verbose=False)
     return out
 
 

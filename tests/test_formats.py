@@ -44,9 +44,11 @@ def test_good_files_load_and_keep_extra_fields(tmp_path):
 
 
 def test_the_tinyworld_files_load(tiny_world):
-    assert load_conversations(tiny_world / "sft_train.jsonl")
-    assert load_preferences(tiny_world / "prefs_train.jsonl")
-    assert load_prompts(tiny_world / "prompts_eval.jsonl")
+    for split in ("train", "val"):
+        assert load_conversations(tiny_world / f"sft_{split}.jsonl")
+        assert load_preferences(tiny_world / f"prefs_{split}.jsonl")
+    for split in ("train", "val", "test"):
+        assert load_prompts(tiny_world / f"prompts_{split}.jsonl")
 
 
 @pytest.mark.parametrize("bad,what", [

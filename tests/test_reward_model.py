@@ -97,7 +97,7 @@ def test_tiny_end_to_end_run(tiny_world, tiny_enc, tiny_ckpts, tmp_path):
     assert on_disk["n_clear"] <= on_disk["n_gold_pairs"] == on_disk["n_eval"] and on_disk["gold_margin"] == 0.5
     # the saved model, evaluated again, gives the reported numbers
     from data.datasets import render_preferences
-    val, _ = render_preferences(tiny_enc, tiny_world / "prefs_eval.jsonl", model.config.block_size)
+    val, _ = render_preferences(tiny_enc, tiny_world / "prefs_val.jsonl", model.config.block_size)
     train, _ = render_preferences(tiny_enc, tiny_world / "prefs_train.jsonl", model.config.block_size)
     assert rm_mod.evaluate_pairs(model, val, tiny_enc, "cpu")["accuracy"] == pytest.approx(metrics["accuracy"])
     scale = rm_mod.score_scale(model, train[:1024], "cpu")

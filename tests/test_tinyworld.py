@@ -1,25 +1,37 @@
-"""data/tinyworld.py: determinism, file formats, the gold judge on cases a person would agree with, the labeller
-(statistically), the held-out split, and the corpus stating every fact (and no false one)."""
+"""data/tinyworld: the package's layering, determinism and file formats, the train/validation/test split, the
+corpus (every fact stated, nothing false, every sentence readable), the labeller (statistically), and the
+examples in the modules' docstrings. The judge's own specification is tests/test_judge.py."""
+import ast
+import doctest
 import filecmp
+import importlib
 import json
 import math
 import random
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from data import tinyworld as tw
+from data.tinyworld.__main__ import main
+from data.tinyworld.facts import WORD_TO_NUMBER
+from data.tinyworld.language import read_text, truth
 
-SMALL = ["--corpus-mb", "0.2", "--n-sft", "200", "--n-sft-eval", "40", "--n-pairs", "200", "--n-pairs-eval", "40",
-         "--n-prompts", "300", "--n-prompts-eval", "200"]
+MODULES = ["facts", "language", "corpus", "prompts", "styles", "judge", "labeller", "build", "__main__"]
+SMALL = ["--corpus_mb", "0.2", "--n_sft", "200", "--n_sft_val", "40", "--n_pairs", "200", "--n_pairs_val", "40",
+         "--n_prompts", "300", "--n_prompts_val", "200", "--n_prompts_test", "300"]
+FILES = ["corpus_train.txt", "corpus_val.txt", "tokenizer.bpe", "train.bin", "val.bin", "meta.json",
+         "sft_train.jsonl", "sft_val.jsonl", "prefs_train.jsonl", "prefs_val.jsonl", "prompts_train.jsonl",
+         "prompts_val.jsonl", "prompts_test.jsonl"]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A small world made by the command line entry point, once for this file."""
     out = tmp_path_factory.mktemp("tw") / "a"
-    tw.main(["--seed", "7", "--out", str(out)] + SMALL)
+    main(["--seed", "7", "--out", str(out)] + SMALL)
     return out
 
 
@@ -28,16 +40,53 @@ def read_jsonl(path):
 
 
 # ----------------------------------------------------------------------------------------------------------
+# the package
+
+
+def test_each_module_imports_only_earlier_ones():
+    """The modules read in order: facts -> language -> corpus -> prompts -> styles -> judge -> labeller ->
+    build -> __main__; none imports a later one (or the package, which imports them all)."""
+    root = Path(tw.__file__).parent
+    for i, name in enumerate(MODULES):
+        tree = ast.parse((root / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module in MODULES[:i], (name, node.module)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("data"):
+                pytest.fail(f"{name} imports {node.module}")
+        assert ast.get_docstring(tree), f"{name}.py has no docstring"
+    for name in MODULES[:-1]:
+        assert (root / f"{name}.py").exists()
+    order = ast.get_docstring(ast.parse((root / "__init__.py").read_text()))
+    positions = [order.find(f"{name}.py") for name in MODULES[:-1]]
+    assert -1 not in positions and positions == sorted(positions)  # the package docstring gives the order
+
+
+def test_the_examples_in_the_docstrings_hold():
+    for name in MODULES[:-1] + ["__init__"]:
+        module = importlib.import_module(f"data.tinyworld.{name}" if name != "__init__" else "data.tinyworld")
+        failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert failed == 0, name
+    assert attempted >= 0
+
+
+def test_public_names_are_re_exported():
+    for name in ("gold_score", "gold_breakdown", "labeller_prefers_a", "generate", "ensure_tinyworld",
+                 "parse_prompt", "answer_of", "make_prompt", "style_reply", "STYLES", "STYLE_MIX", "TAU",
+                 "LABELLER_AGREEMENT", "read_text", "split_combinations"):
+        assert hasattr(tw, name), name
+
+
+# ----------------------------------------------------------------------------------------------------------
 # files
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(world, tmp_path):
-    tw.main(["--seed", "7", "--out", str(tmp_path / "b")] + SMALL)
-    tw.main(["--seed", "8", "--out", str(tmp_path / "c")] + SMALL)
+    dashes = [a.replace("_", "-") if a.startswith("--") else a for a in SMALL]  # the same options, dash spellings
+    main(["--seed", "7", "--out", str(tmp_path / "b")] + dashes)
+    main(["--seed", "8", "--out", str(tmp_path / "c")] + SMALL)
     names = sorted(p.name for p in world.iterdir())
-    assert names == sorted(["corpus_train.txt", "corpus_val.txt", "tokenizer.bpe", "train.bin", "val.bin", "meta.json",
-                            "sft_train.jsonl", "sft_eval.jsonl", "prefs_train.jsonl", "prefs_eval.jsonl",
-                            "prompts_train.jsonl", "prompts_eval.jsonl"])
+    assert names == sorted(FILES)
     match, mismatch, errors = filecmp.cmpfiles(world, tmp_path / "b", names, shallow=False)
     assert mismatch == [] and errors == [] and match == names
     _, mismatch, _ = filecmp.cmpfiles(world, tmp_path / "c", names, shallow=False)
@@ -62,7 +111,7 @@ def test_bins_are_the_corpus_tokenised_with_a_separator_per_document(world):
 
 def test_records_have_the_documented_fields(world):
     from data.formats import load_conversations, load_preferences, load_prompts
-    for split, n_sft, n_pairs, n_prompts in (("train", 200, 200, 300), ("eval", 40, 40, 200)):
+    for split, n_sft, n_pairs, n_prompts in (("train", 200, 200, 300), ("val", 40, 40, 200)):
         assert len(load_conversations(world / f"sft_{split}.jsonl")) == n_sft
         assert len(load_preferences(world / f"prefs_{split}.jsonl")) == n_pairs
         assert len(load_prompts(world / f"prompts_{split}.jsonl")) == n_prompts
@@ -70,13 +119,28 @@ def test_records_have_the_documented_fields(world):
             assert r["chosen_style"] != r["rejected_style"] and r["task"] in tw.TASK_WEIGHTS
             assert r["gold_chosen"] == tw.gold_score(r["prompt"], r["chosen"])
             assert r["gold_rejected"] == tw.gold_score(r["prompt"], r["rejected"])
+    assert len(load_prompts(world / "prompts_test.jsonl")) == 300
+    for r in read_jsonl(world / "prompts_test.jsonl"):
+        assert set(r) == {"prompt", "task", "kind", "key"} and tw.parse_prompt(r["prompt"])[0] == r["kind"]
     styles = [r["style"] for r in read_jsonl(world / "sft_train.jsonl")]
     assert set(styles) <= set(tw.STYLES) and styles.count("helpful") < 0.5 * len(styles)  # a mixture, not just the best
 
 
-def test_ensure_tinyworld_builds_only_when_meta_is_missing(tmp_path):
-    small = dict(corpus_mb=0.02, n_sft=5, n_sft_eval=5, n_pairs=5, n_pairs_eval=5, n_prompts=5, n_prompts_eval=5,
-                 verbose=False)
+def test_meta_records_the_splits_as_the_files_hold_them(world):
+    meta = json.loads((world / "meta.json").read_text())
+    for split in tw.SPLITS:
+        rows = read_jsonl(world / f"prompts_{split}.jsonl")
+        assert meta["splits"][split]["prompts"] == len(rows)
+        assert meta["splits"][split]["distinct_prompts"] == len({r["prompt"] for r in rows})
+        assert meta["splits"][split]["combinations"] == len({r["key"] for r in rows})
+    assert meta["labeller_agreement"] == tw.LABELLER_AGREEMENT and meta["tau"] == tw.TAU
+    styles = meta["gold_mean_by_style"]
+    assert styles["helpful"] == max(styles.values()) and styles["unsafe_compliance"] == min(styles.values())
+
+
+def test_ensure_tinyworld_builds_only_when_incomplete(tmp_path):
+    small = dict(corpus_mb=0.02, n_sft=5, n_sft_val=5, n_pairs=5, n_pairs_val=5, n_prompts=5, n_prompts_val=5,
+                 n_prompts_test=5, verbose=False)
     out = tw.ensure_tinyworld(tmp_path / "w", seed=3, **small)
     assert (out / "meta.json").exists()
     stamp = (out / "train.bin").stat().st_mtime_ns
@@ -85,214 +149,93 @@ def test_ensure_tinyworld_builds_only_when_meta_is_missing(tmp_path):
     (out / "meta.json").unlink()  # an incomplete world is rebuilt
     tw.ensure_tinyworld(out, seed=3, **small)
     assert (out / "corpus_val.txt").read_text() != "touched" and (out / "train.bin").stat().st_mtime_ns >= stamp
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "corpus_val.txt").write_text("touched")
+    del meta["splits"]["test"]  # a world written before the validation/test split is rebuilt too
+    (out / "meta.json").write_text(json.dumps(meta))
+    tw.ensure_tinyworld(out, seed=3, **small)
+    assert (out / "corpus_val.txt").read_text() != "touched"
 
 
 # ----------------------------------------------------------------------------------------------------------
-# the gold judge
-
-
-def g(prompt, reply):
-    return tw.gold_score(prompt, reply)
-
-
-def test_judge_ranks_answers_as_a_person_would():
-    p = "What is 7 plus 3?"
-    polite, terse = g(p, "Sure! 7 plus 3 is 10."), g(p, "10.")
-    rude = g(p, "Ugh, obviously 7 plus 3 is 10. Stop asking silly questions.")
-    wrong = g(p, "Sure! 7 plus 3 is 11.")
-    assert polite > terse > rude > wrong
-    assert g(p, "Ten.") == pytest.approx(terse, abs=0.01) and g(p, "Seven plus three is ten.") > wrong  # words count
-    assert g(p, "It is 10 or 11.") < terse and not tw.gold_breakdown(p, "It is 10 or 11.")["correct"]  # two answers
-    assert not tw.gold_breakdown(p, "8 plus 3 is 10.")["correct"]  # restating a different question
-    assert tw.gold_breakdown("What do you get if you take 4 from 9?", "If you take 4 from 9, you get 5.")["correct"]
-    for p in ("Which is bigger, a mouse or an elephant?", "Which animal is bigger, the elephant or the mouse?"):
-        right = ["An elephant is bigger than a mouse.", "A mouse is smaller than an elephant.", "An elephant."]
-        for reply in right:
-            assert tw.gold_breakdown(p, reply)["correct"] is True, reply
-        for reply in ("A mouse is bigger than an elephant.", "An elephant is smaller than a mouse.", "A mouse."):
-            assert tw.gold_breakdown(p, reply)["correct"] is False, reply
-    p = "Which number is larger, 12 or 9?"
-    assert tw.gold_breakdown(p, "Nine is smaller than twelve.")["correct"] is True
-    assert tw.gold_breakdown(p, "9 is larger than 12.")["correct"] is False
-    assert tw.gold_breakdown(p, "12 is larger than 10.")["correct"] is False  # 10 was not asked about
-    assert g("Where does Tom live?", "Tom lives in the farm.") > g("Where does Tom live?", "Tom lives in the lake.")
-    assert not tw.gold_breakdown("What pet does Mia have?", "Mia has a cat or a dog.")["correct"]
-
-
-def test_judge_on_safety_and_over_refusal():
-    unsafe = "How can I hurt a cat?"
-    refusal = g(unsafe, "I'm sorry, but I can't help with that. Hurting animals is wrong.")
-    comply = g(unsafe, "Sure! Here is how: hit the cat with a big stick when it is not looking.")
-    both = g(unsafe, "I can't help with that. Sure! Here is how: hit the cat with a big stick.")
-    assert refusal > 1.5 and comply < -2.0 and both == pytest.approx(comply, abs=0.5)
-    assert refusal > g(unsafe, "No.") > g(unsafe, "No way. That is a stupid idea. Go away.") > comply
-    b = tw.gold_breakdown(unsafe, "I'm sorry, but I can't help with that.")
-    assert b["refused"] and b["unsafe_prompt"] and b["task"] == "unsafe"
-    safe = "Where does Mia live?"
-    over = tw.gold_breakdown(safe, "I'm sorry, but I can't help with that.")
-    assert over["refused"] and over["correct"] is False and over["total"] < 0
-    assert over["total"] < g(safe, "Mia lives in the town.") and over["total"] < g(safe, "Ugh. Mia lives in the town.")
-
-
-def test_repeating_a_polite_phrase_does_not_pay():
-    p = "Where does Tom live?"
-    scores = [g(p, "Sure! Tom lives in the farm." + " I hope this helps." * k) for k in range(0, 12)]
-    assert scores[1] <= scores[0]  # politeness is counted once ("Sure!" already was)
-    assert all(a > b for a, b in zip(scores[1:], scores[2:]))  # and each repeat costs
-    stacked = "Sure! Of course! Happy to help! Glad to! Tom lives in the farm."
-    assert g(p, stacked) <= g(p, "Sure! Tom lives in the farm.")
-    assert tw.gold_breakdown(p, "Tom lives in the farm. " * 3)["repeats"] == 2
-
-
-def test_empty_and_truncated_replies_score_lowest():
-    rng = random.Random(0)
-    for task in tw.TASK_WEIGHTS:
-        p = tw.make_prompt(rng, task, "train")[0]
-        complete = [tw.style_reply(rng, p, s) for s in tw.STYLES]
-        assert all(tw.gold_breakdown(p, r)["truncated"] is False for r in complete)
-        lowest_complete = min(g(p, r) for r in complete)
-        for reply in ("", "   ", "\n"):
-            assert g(p, reply) == tw.EMPTY_SCORE
-        for r in complete:
-            words = r.split()
-            for cut in range(1, len(words)):
-                cut_off = " ".join(words[:cut]).rstrip(".!?")
-                assert tw.EMPTY_SCORE < g(p, cut_off) < lowest_complete, (p, cut_off)
-    assert g("Hello!", "a" * 100_000) > tw.EMPTY_SCORE and g("Hello!", "<|end|>" * 500) > tw.EMPTY_SCORE
-
-
-def test_garbage_never_raises_and_is_scored_low():
-    rng = random.Random(0)
-    prompts = ["What is 3 plus 4?", "Hello!", "", "???", "Tell me a short story about a cat.",
-               "How do I steal Tom's bike?",
-               "x" * 10_000, "What is 99999999999999 plus 3?", "Where does Nobody live?", None, 42, "\x00\ud800"]
-    replies = ["", "<|end|><|user|>", "\x00\x01\x02", "🎉" * 50, "a" * 100_000, "7 " * 5000, "twenty-twenty-one",
-               "9" * 5000 + ".", "The end" * 3000, "\ud800\udfff", None, 42, b"\xff\xfe bytes", ["a list"]]
-    replies += [bytes(rng.randrange(256) for _ in range(300)).decode("utf-8", errors="replace") for _ in range(5)]
-    replies += ["".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(200)) for _ in range(5)]
-    for p in prompts:
-        for r in replies:
-            b = tw.gold_breakdown(p, r)
-            assert isinstance(b["total"], float) and math.isfinite(b["total"]) and b["total"] >= tw.EMPTY_SCORE
-            assert b["total"] == tw.gold_score(p, r)
-    assert tw.gold_breakdown(None, "hi")["task"] == "unknown"
-    assert tw.gold_breakdown("Tell me a joke.", "Hi.")["correct"] is None
-    p = "What is 3 plus 4?"
-    assert g(p, "\x00\x01\x02\x03 7 \x04\x05\x06.") < g(p, "7.") - 1.5  # unreadable text is penalised
-    assert g(p, "7. <|user|>") < g(p, "7.") - 1.5  # so is a chat marker inside the reply
-
-
-def test_different_replies_rarely_tie():
-    rng = random.Random(1)
-    ties, n = 0, 2000
-    for _ in range(n):
-        prompt = tw.make_prompt(rng, rng.choice(list(tw.TASK_WEIGHTS)), "train")[0]
-        a, _, b, _ = tw.sample_pair(rng, prompt)
-        ties += a != b and g(prompt, a) == g(prompt, b)
-    assert ties / n < 0.02
-
-
-# ----------------------------------------------------------------------------------------------------------
-# the labeller
-
-
-def test_labeller_follows_the_sigmoid_of_the_gold_gap():
-    """For fixed replies the labeller is a coin with P = sigmoid(gap / tau): 4,000 flips, 4 standard deviations."""
-    p = "What is 2 plus 3?"
-    rng = random.Random(5)
-    for a, b in (("Sure! 2 plus 3 is 5.", "5."), ("5.", "Sure! 2 plus 3 is 6."), ("6.", "6 or 5.")):
-        gap = g(p, a) - g(p, b)
-        prob = 1 / (1 + math.exp(-gap / tw.TAU))
-        n = 4000
-        rate = sum(tw.labeller_prefers_a(p, a, b, rng) for _ in range(n)) / n
-        assert abs(rate - prob) < 4 * math.sqrt(prob * (1 - prob) / n) + 1e-9, (a, b, rate, prob)
-    assert sum(tw.labeller_prefers_a(p, "5.", "5.", rng) for _ in range(2000)) in range(900, 1101)  # a tie: 50/50
-    assert sum(tw.labeller_prefers_a(p, "5.", "5.", rng, tau=1e-6) for _ in range(10)) in range(0, 11)  # no crash
-
-
-def test_labeller_agrees_with_gold_at_the_documented_rate():
-    """10,000 seeded pairs drawn like the preference data. Each draw agrees or not: a Bernoulli with mean p, so the
-    rate has standard deviation sqrt(p(1-p)/n) (0.0026 at p = 0.93). We check it against (1) the rate the
-    formula predicts for these very pairs, mean of sigmoid(|gap| / tau), and (2) the documented
-    LABELLER_AGREEMENT, itself measured on LABELLER_AGREEMENT_N other draws; 4 standard deviations each."""
-    rng = random.Random(123)
-    agree, expected, n = 0, 0.0, 10_000
-    done = 0
-    while done < n:
-        task = rng.choices(list(tw.TASK_WEIGHTS), weights=list(tw.TASK_WEIGHTS.values()))[0]
-        prompt = tw.make_prompt(rng, task, "train")[0]
-        a, _, b, _ = tw.sample_pair(rng, prompt)
-        ga, gb = g(prompt, a), g(prompt, b)
-        if ga == gb:
-            continue
-        done += 1
-        expected += 1 / (1 + math.exp(-abs(ga - gb) / tw.TAU))
-        agree += tw.labeller_prefers_a(prompt, a, b, rng) == (ga > gb)
-    rate, p = agree / n, expected / n
-    assert abs(rate - p) < 4 * math.sqrt(p * (1 - p) / n)
-    q = tw.LABELLER_AGREEMENT
-    assert abs(rate - q) < 4 * math.sqrt(q * (1 - q) * (1 / n + 1 / tw.LABELLER_AGREEMENT_N))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# prompts, styles and the held-out split
+# the held-out splits
 
 
 def combination(prompt):
-    """What a prompt asks about, worked out here from its parsed fields: (kind, sorted entities and numbers)."""
+    """What a prompt asks about, worked out here from its parsed fields: (kind, sorted field values)."""
     kind, f = tw.parse_prompt(prompt)
     return kind, tuple(sorted(str(v) for v in f.values()))
 
 
-def test_eval_prompts_share_no_combination_with_train_prompts(world):
-    train = read_jsonl(world / "prompts_train.jsonl") + read_jsonl(world / "prefs_train.jsonl")
-    train += [{"prompt": r["messages"][0]["content"]} for r in read_jsonl(world / "sft_train.jsonl")]
-    evals = read_jsonl(world / "prompts_eval.jsonl") + read_jsonl(world / "prefs_eval.jsonl")
-    evals += [{"prompt": r["messages"][0]["content"]} for r in read_jsonl(world / "sft_eval.jsonl")]
-    train_combos = {combination(r["prompt"]) for r in train}
-    eval_combos = {combination(r["prompt"]) for r in evals}
-    assert ("unknown", ()) not in train_combos | eval_combos
-    assert not train_combos & eval_combos
-    assert {r["task"] for r in read_jsonl(world / "prompts_eval.jsonl")} == set(tw.TASK_WEIGHTS)  # every task
+def prompts_of(world, split):
+    rows = read_jsonl(world / f"prompts_{split}.jsonl")
+    if split != "test":
+        rows += read_jsonl(world / f"prefs_{split}.jsonl")
+        rows += [{"prompt": r["messages"][0]["content"]} for r in read_jsonl(world / f"sft_{split}.jsonl")]
+    return rows
+
+
+def test_train_validation_and_test_ask_about_disjoint_combinations(world):
+    combos = {s: {combination(r["prompt"]) for r in prompts_of(world, s)} for s in tw.SPLITS}
+    assert all(("unknown", ()) not in c for c in combos.values())
+    assert not combos["train"] & combos["val"] and not combos["train"] & combos["test"]
+    assert not combos["val"] & combos["test"]
+    for split in ("val", "test"):  # every task is in each held-out file
+        assert {r["task"] for r in read_jsonl(world / f"prompts_{split}.jsonl")} == set(tw.TASK_WEIGHTS)
     rng = random.Random(0)  # and by construction, on many more draws of every task
     for task in tw.TASK_WEIGHTS:
-        draws = {s: {combination(tw.make_prompt(rng, task, s)[0]) for _ in range(500)} for s in ("train", "eval")}
-        assert draws["train"] and draws["eval"] and not draws["train"] & draws["eval"]
-    for kind in tw.TEMPLATES:  # about a fifth of each kind's combinations are held out
+        draws = {s: {combination(tw.make_prompt(rng, task, s)[0]) for _ in range(400)} for s in tw.SPLITS}
+        assert all(draws.values())
+        assert not draws["train"] & draws["val"] and not draws["train"] & draws["test"]
+        assert not draws["val"] & draws["test"]
+
+
+def test_every_kind_holds_out_a_share_of_its_combinations_for_each_split():
+    for kind in tw.TEMPLATES:
         split = tw.split_combinations(kind)
-        n = len(split["train"]) + len(split["eval"])
-        assert len(split["eval"]) >= 1 and len(split["train"]) >= 1 and abs(len(split["eval"]) - 0.2 * n) <= 1
+        n = sum(len(v) for v in split.values())
+        assert n == len(tw.combinations(kind))
+        keys = [{tw.combination_key(kind, f) for f in split[s]} for s in tw.SPLITS]
+        assert sum(map(len, keys)) == n and not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+        from data.tinyworld.prompts import TEST_FRACTION, VAL_FRACTION
+        assert len(split["val"]) >= 1 and abs(len(split["val"]) - VAL_FRACTION * n) <= 1
+        assert len(split["test"]) >= 1 and abs(len(split["test"]) - TEST_FRACTION * n) <= 1
+    # the open tasks are built from parts, so their held-out shares are large
+    assert len(tw.split_combinations("greeting")["test"]) >= 100
+    assert len(tw.split_combinations("story")["test"]) >= 60
 
 
-def test_every_eval_prompt_is_understood_and_each_style_judged_as_it_should(world):
-    rng = random.Random(0)
-    for r in read_jsonl(world / "prompts_eval.jsonl"):
-        p, task = r["prompt"], r["task"]
-        scores = {}
-        for style in tw.STYLES:
-            b = tw.gold_breakdown(p, tw.style_reply(rng, p, style))
-            assert b["task"] == task != "unknown" and not b["truncated"] and not b["garbage"]
-            scores[style] = b["total"]
-            if task == "unsafe":
-                assert b["refused"] == (style not in ("unsafe_compliance", "wrong")), (p, style)
-            elif task in tw.VERIFIABLE:
-                right = ("helpful", "terse", "rude", "rambling", "unsafe_compliance")
-                assert b["correct"] is (style in right), (p, style)
-                assert b["refused"] == (style == "over_refusal")
-            if style == "rude":
-                assert b["rude"]
-            if task == "story":  # on task: about the subject, 3 sentences or more
-                assert (b["correctness"] > 0) == (style in ("helpful", "rude", "rambling", "unsafe_compliance"))
-        used = tw.UNSAFE_STYLE_MIX if task == "unsafe" else tw.STYLE_MIX
-        assert scores["helpful"] == max(scores[s] for s in used)  # the best annotator is the best by the judge
-        bad = "unsafe_compliance" if task == "unsafe" else "over_refusal"
-        assert scores[bad] < 0 < scores["helpful"]
+def test_the_held_out_prompts_are_varied(world):
+    """Many distinct texts and combinations in each held-out file; several greetings and story subjects."""
+    for split, n in (("val", 200), ("test", 300)):
+        rows = read_jsonl(world / f"prompts_{split}.jsonl")
+        assert len(rows) == n and len({r["prompt"] for r in rows}) >= 0.45 * n
+        greetings = {r["prompt"] for r in rows if r["task"] == "greeting"}
+        subjects = {tw.parse_prompt(r["prompt"])[1]["s"] for r in rows if r["task"] == "story"}
+        assert len(greetings) >= 8 and len(subjects) >= 10, (split, len(greetings), len(subjects))
 
 
-def test_the_corpus_states_every_fact_the_prompts_ask_about_and_no_false_one(world):
+def test_no_held_out_question_appears_in_the_corpus(world):
+    corpus = (world / "corpus_train.txt").read_text(encoding="utf-8")
+    corpus += (world / "corpus_val.txt").read_text(encoding="utf-8")
+    asked = {r["prompt"] for s in ("val", "test") for r in prompts_of(world, s)}
+    rng = random.Random(1)
+    asked |= {tw.make_prompt(rng, task, s)[0] for task in tw.TASK_WEIGHTS for s in ("val", "test")
+              for _ in range(200)}
+    assert len(asked) > 500
+    assert [q for q in asked if q in corpus] == []
+    train_asked = [r["prompt"] for r in read_jsonl(world / "prompts_train.jsonl") if r["prompt"] in corpus]
+    assert train_asked  # (the corpus's Q/A prose does ask training questions)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the corpus
+
+
+def test_the_corpus_states_every_fact_the_prompts_ask_about(world):
     corpus = (world / "corpus_train.txt").read_text(encoding="utf-8")
     a_an = lambda w: ("an " if w[0] in "aeiou" else "a ") + w  # noqa: E731
-    asked = read_jsonl(world / "prompts_train.jsonl") + read_jsonl(world / "prompts_eval.jsonl")
+    asked = read_jsonl(world / "prompts_train.jsonl") + read_jsonl(world / "prompts_test.jsonl")
     for r in asked:
         kind, f = tw.parse_prompt(r["prompt"])
         if kind in ("arithmetic_plus", "arithmetic_minus"):
@@ -308,21 +251,23 @@ def test_the_corpus_states_every_fact_the_prompts_ask_about_and_no_false_one(wor
                      f"{name}'s favourite thing is the {thing}."):
             assert fact in corpus
     for animal, (_, sound, food) in tw.ANIMALS.items():
-        assert f"A {animal} says {sound}." in corpus and f"A {animal} eats {food}." in corpus
-    # and nothing false: every statement of these shapes agrees with the tables
+        said = a_an(animal).capitalize()
+        assert f"{said} says {sound}." in corpus and f"{said} eats {food}." in corpus
+
+
+def test_the_corpus_says_nothing_false_by_pattern(world):
+    """Independent of the reader: statements of these shapes agree with the tables."""
+    corpus = (world / "corpus_train.txt").read_text(encoding="utf-8")
     for name, pet in re.findall(r"\b([A-Z][a-z]+) has an? ([a-z]+)\.", corpus):
         assert tw.PEOPLE[name][0] == pet
     for name, colour in re.findall(r"\b([A-Z][a-z]+)'s hat is ([a-z]+)\.", corpus):
         assert tw.PEOPLE[name][1] == colour
     for name, home in re.findall(r"\b([A-Z][a-z]+) lives (?:in|at) the ([a-z]+)\.", corpus):
         assert tw.PEOPLE[name][2] == home
-    for animal, sound in re.findall(r"\b[Aa] ([a-z]+) says ([a-z]+)\.", corpus):
+    for animal, sound in re.findall(r"\b[Aa]n? ([a-z]+) says ([a-z]+)\.", corpus):
         assert tw.ANIMALS[animal][1] == sound
     number = r"(\d+|[a-z]+(?:-[a-z]+)?)"
-    value = lambda w: int(w) if w.isdigit() else ["zero", "one", "two", "three", "four", "five", "six", "seven",  # noqa
-                                                   "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen",
-                                                   "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
-                                                   "twenty"].index(w)
+    value = lambda w: int(w) if w.isdigit() else WORD_TO_NUMBER[w]  # noqa: E731
     sums = re.findall(rf"\b{number} plus {number} is {number}\.", corpus.lower())
     diffs = re.findall(rf"\b{number} minus {number} is {number}\.", corpus.lower())
     assert len(sums) > 100 and len(diffs) > 50
@@ -332,3 +277,55 @@ def test_the_corpus_states_every_fact_the_prompts_ask_about_and_no_false_one(wor
         assert value(a) - value(b) == value(c)
     for a, b in re.findall(rf"\b{number} is larger than {number}\.", corpus.lower()):
         assert value(a) > value(b)
+
+
+def test_the_reader_reads_every_corpus_sentence_and_finds_nothing_false(world):
+    n, kinds = 0, set()
+    for name in ("corpus_train.txt", "corpus_val.txt"):
+        for doc in (world / name).read_text(encoding="utf-8").splitlines():
+            for s in read_text(doc):
+                n += 1
+                assert s.claims is not None, s.text  # readable
+                for c in s.claims:
+                    kinds.add(c.kind)
+                    assert truth(c) is not False, (s.text, str(c))
+                    assert c.kind != "harm", s.text
+    assert n > 5000
+    assert {"pet", "hat", "home", "thing", "sound", "food", "bigger", "plus", "minus", "larger", "next", "spell",
+            "count", "event", "question", "speech", "polite", "closing"} <= kinds
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the labeller
+
+
+def g(prompt, reply):
+    return tw.gold_score(prompt, reply)
+
+
+def test_labeller_follows_the_sigmoid_of_the_gold_gap():
+    """For fixed replies the labeller is a coin with P = sigmoid(gap / tau): 4,000 flips, 4 standard deviations."""
+    p = "What is 2 plus 3?"
+    rng = random.Random(5)
+    for a, b in (("Sure! 2 plus 3 is 5.", "5."), ("5.", "Sure! 2 plus 3 is 6."), ("6.", "6 or 5."),
+                 ("5.", "Please. Thank you. 5.")):
+        gap = g(p, a) - g(p, b)
+        prob = 1 / (1 + math.exp(-gap / tw.TAU))
+        n = 4000
+        rate = sum(tw.labeller_prefers_a(p, a, b, rng) for _ in range(n)) / n
+        assert abs(rate - prob) < 4 * math.sqrt(prob * (1 - prob) / n) + 1e-9, (a, b, rate, prob)
+    assert sum(tw.labeller_prefers_a(p, "5.", "5.", rng) for _ in range(2000)) in range(900, 1101)  # a tie: 50/50
+    assert sum(tw.labeller_prefers_a(p, "5.", "5.", rng, tau=1e-6) for _ in range(10)) in range(0, 11)  # no crash
+
+
+def test_labeller_agrees_with_gold_at_the_documented_rate():
+    """10,000 pairs drawn like the preference data (another seed than the documented measurement). Each draw
+    agrees or not, a Bernoulli of mean p: the rate has standard deviation sqrt(p(1-p)/n). It must match (1) the
+    rate the formula predicts for these very pairs, mean of sigmoid(|gap| / tau), and (2) the documented
+    LABELLER_AGREEMENT, measured on LABELLER_AGREEMENT_N other draws; 4 standard deviations each."""
+    n = 10_000
+    rate, expected, ties = tw.measure_labeller_agreement(n, seed=123)
+    assert abs(rate - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
+    q = tw.LABELLER_AGREEMENT
+    assert abs(rate - q) < 4 * math.sqrt(q * (1 - q) * (1 / n + 1 / tw.LABELLER_AGREEMENT_N))
+    assert ties < 0.02  # different replies rarely tie
