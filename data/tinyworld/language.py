@@ -898,6 +898,7 @@ def _corrected(segments):
 
 ITEM = rf"(?:(?:{NUMBER})|{DET}{ADJS}(?:{_alt(VALUE_WORDS)}))"
 ITEM_LIST = re.compile(rf"\b{ITEM}(?: {ITEM})*(?: and {ITEM})+\b")  # "the cat the dog and the mouse" (commas gone)
+ONE_ITEM = re.compile(rf"\b{ITEM}\b")
 
 
 def _coordinated(s, question):
@@ -908,9 +909,7 @@ def _coordinated(s, question):
     if not m:
         return None
     claims = []
-    for item in re.finditer(ITEM, m.group(0)):
-        if item.group(0) == "and":
-            continue
+    for item in ONE_ITEM.finditer(m.group(0)):
         each = _read(s[:m.start()] + item.group(0) + s[m.end():], question)
         if not each or not all(c.kind in FACT_KINDS for c in each):
             return None
