@@ -776,11 +776,11 @@ def _read(s, question=False):
         rest = _read(s[lead.end():], question)
         if rest and all(c.kind in FACT_KINDS for c in rest):
             return ((Claim("unsure"),) if lead.group("unsure") else ()) + rest
-    strangers = sum(not _known([w]) for w in words)
-    for pattern, build in RULES:
-        m = pattern.fullmatch(s)
-        if m and strangers <= MAX_STRANGERS:
-            return build(m.groupdict())
+    if sum(not _known([w]) for w in words) <= MAX_STRANGERS:  # no rule reads a sentence of many strangers
+        for pattern, build in RULES:
+            m = pattern.fullmatch(s)
+            if m:
+                return build(m.groupdict())
     if COUNT.fullmatch(s):
         return (Claim("count", tuple(_numbers_in(s))),)
     return (_coordinated(s, question) or _negated(words) or _split(words, question) or _story_event(s)
@@ -793,7 +793,8 @@ def _read(s, question=False):
 # conjunctions of CLAUSE_WORDS and before a "not" that corrects a value ("8 not 9"); the reading keeps the
 # readable clauses and leaves as few words unread as it can
 CLAUSE_WORDS = {"and", "but", "so", "because", "then", "since", "though", "although", "while", "yet"}
-MAX_CLAUSE_CUTS = 12  # places a sentence is cut at, at most (the first ones)
+MAX_CLAUSE_CUTS = 8  # places a sentence is cut at, at most (the first ones)
+MAX_CLAUSE_SPAN = 3  # a clause runs over at most this many of the pieces between cuts ("if you add 5 and 3, you get 8")
 UNKNOWN_NAMED = 0.25  # part of an unreadable sentence each word outside the lexicon costs in what a refusal names
 
 
@@ -814,11 +815,9 @@ def _read_clauses(text, question):
         return None, 1.0
     cuts = sorted(cuts - {n})[:MAX_CLAUSE_CUTS + 1] + [n]
     best = {0: (0, 0, ())}  # cut -> (words unread, clauses, (claims, cost) of each clause) up to it
-    for j in cuts[1:]:
+    for end, j in enumerate(cuts[1:], 1):
         options = []
-        for i in cuts:
-            if i >= j:
-                break
+        for i in cuts[max(0, end - MAX_CLAUSE_SPAN):end]:
             claims, left_unread, cost = _read_clause(" ".join(words[i:j]), question)
             unread, count, segments = best[i]
             options.append((unread + left_unread, count + 1, segments + ((claims, cost),)))
@@ -899,6 +898,7 @@ def _corrected(segments):
 
 ITEM = rf"(?:(?:{NUMBER})|{DET}{ADJS}(?:{_alt(VALUE_WORDS)}))"
 ITEM_LIST = re.compile(rf"\b{ITEM}(?: {ITEM})*(?: and {ITEM})+\b")  # "the cat the dog and the mouse" (commas gone)
+ONE_ITEM = re.compile(rf"\b{ITEM}\b")
 
 
 def _coordinated(s, question):
@@ -909,9 +909,7 @@ def _coordinated(s, question):
     if not m:
         return None
     claims = []
-    for item in re.finditer(ITEM, m.group(0)):
-        if item.group(0) == "and":
-            continue
+    for item in ONE_ITEM.finditer(m.group(0)):
         each = _read(s[:m.start()] + item.group(0) + s[m.end():], question)
         if not each or not all(c.kind in FACT_KINDS for c in each):
             return None
