@@ -65,6 +65,7 @@ import json
 import random
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -294,10 +295,12 @@ def main(argv=None):
         train_file = cfg.train_file or str(data_dir / "prefs_train.jsonl")
         train, dropped = render_preferences(enc, train_file, policy.config.block_size)
         print(f"{len(train)} training pairs from {train_file} ({dropped} too long, dropped)")
+        n_labels, signal = len(train), f"{len(train):,} labelled pairs from {Path(train_file).name}"
     else:
         train_prompts = cfg.train_prompts or str(data_dir / "prompts_train.jsonl")
         pair_prompts = load_prompts(train_prompts)[: cfg.n_sampled_pairs]
         print(f"{len(pair_prompts)} prompts from {train_prompts} for the sampled pairs, in {cfg.rounds} round(s)")
+        n_labels, signal = 0, "pairs of its own replies, labelled as it trains"
     val, _ = render_preferences(enc, cfg.eval_file or str(data_dir / "prefs_val.jsonl"), policy.config.block_size)
     prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"))[: cfg.n_eval_prompts]
     print(f"{len(val)} held-out pairs")
@@ -316,6 +319,7 @@ def main(argv=None):
         if cfg.pairs == "sampled" and (step == 0 or this_round != round_of(step - 1, cfg.rounds, cfg.max_iters)):
             train = sample_round(policy, enc, pair_prompts, this_round, cfg.rounds, seed=cfg.seed,  # the policy now
                                  max_new_tokens=cfg.max_new_tokens, device=device)
+            n_labels += len(train)  # one label per pair
         t0 = time.time()
         lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
         set_lr(optimizer, lr)
@@ -346,7 +350,8 @@ def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # evaluation: held-out implicit-reward accuracy; SFT (= the reference) and DPO on the same held-out prompts
     metrics = {"val_reward_accuracy": reward_accuracy(policy, reference, val, device, average),
-               "train_seconds": round(train_seconds, 1), "beta": cfg.beta}
+               "train_seconds": round(train_seconds, 1), "beta": cfg.beta, "labels": n_labels,
+               "signal": signal if cfg.pairs == "prefs" else f"{n_labels:,} {signal}"}
     logger.log(cfg.max_iters, val_reward_accuracy=metrics["val_reward_accuracy"])
     print(f"held-out reward accuracy (implicit rewards): {metrics['val_reward_accuracy']:.3f}")
     if prompts:

@@ -6,12 +6,15 @@ The functions here are shared by sft.py, ppo.py and dpo.py, so every stage is me
   summary: gold score mean (with a 95% confidence interval), format compliance and the ways to fail it,
   correctness, refusals, rudeness, length, and the mean of each judge component;
 - `win_rate`: how often model A's reply beats model B's on the same prompt (ties count one half);
-- `kl_to_reference`: KL(policy || reference) estimated on the policy's own samples;
+- `paired_comparison`: wins, ties and losses of A against B, with paired bootstrap 95% intervals for the win
+  rate and for the mean gold difference (how much the numbers would move with other prompts like these);
+- `kl_to_reference`: KL(policy || reference) estimated on the policy's own samples (refused at temperature 0);
 - `compare_models`: the model a stage started from and the one it trained, on the same held-out prompts: the
   table, win rate and KL that every stage prints at its end.
 
 Sampling settings matter for every number: by default replies are sampled at temperature 1.0 (the
-distribution PPO optimises and DPO's KL is measured on) with a fixed seed, no top-k.
+distribution PPO optimises and DPO's KL is measured on) with a fixed seed, no top-k. A reply cut off by the
+token limit is judged as unfinished (the judge withholds its credit: it is never counted as correct).
 """
 
 import argparse
@@ -20,6 +23,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from checkpoint import checkpoint_file
@@ -41,7 +45,7 @@ def evaluate_replies(replies):
     n = len(replies)
     if n == 0:
         raise ValueError("no replies to evaluate")
-    judged = [gold_breakdown(r.prompt, r.text) for r in replies]
+    judged = [gold_breakdown(r.prompt, r.text, finished=r.stop != "length") for r in replies]
     gold = [j["total"] for j in judged]
     mean = sum(gold) / n
     std = math.sqrt(sum((g - mean) ** 2 for g in gold) / max(1, n - 1))
@@ -91,6 +95,30 @@ def win_rate(gold_a, gold_b):
     return sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(gold_a, gold_b)) / len(gold_a)
 
 
+def paired_comparison(gold_a, gold_b, n_boot=2000, seed=0):
+    """Model A against model B on the same prompts (gold scores, one per prompt, in the same order) -> a dict:
+
+        wins, ties, losses    prompts where A's reply scores higher, the same, lower
+        win_rate              (wins + ties / 2) / n
+        gold_diff             mean over prompts of gold_a - gold_b
+        *_ci95                (low, high): a paired bootstrap 95% interval
+
+    The bootstrap: draw n prompts with replacement n_boot times, recompute both numbers on each draw, keep the
+    2.5th and 97.5th percentiles. The draws keep each prompt's two replies together (paired): what varies is
+    which prompts were asked, the main source of noise when two models answer the same prompts. An interval
+    that stays above 0.5 (or above 0 for gold_diff) says A beats B on prompts like these, not just on these.
+    """
+    a, b = np.asarray(gold_a, dtype=float), np.asarray(gold_b, dtype=float)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError("paired_comparison needs two equally long, non-empty lists of scores")
+    score = (a > b) + 0.5 * (a == b)  # 1 for a win, 0.5 for a tie, 0 for a loss
+    draws = np.random.default_rng(seed).integers(0, a.size, size=(n_boot, a.size))  # (n_boot, n) prompt indices
+    win_rates, diffs = score[draws].mean(axis=1), (a - b)[draws].mean(axis=1)
+    return {"wins": int((a > b).sum()), "ties": int((a == b).sum()), "losses": int((a < b).sum()),
+            "win_rate": float(score.mean()), "win_rate_ci95": tuple(np.percentile(win_rates, [2.5, 97.5]).tolist()),
+            "gold_diff": float((a - b).mean()), "gold_diff_ci95": tuple(np.percentile(diffs, [2.5, 97.5]).tolist())}
+
+
 @torch.no_grad()
 def kl_to_reference(policy, reference, replies, *, temperature=EVAL_TEMPERATURE, batch_size=32, device="cpu"):
     """KL(policy || reference) per reply, estimated on the policy's own samples (replies.Reply):
@@ -99,7 +127,12 @@ def kl_to_reference(policy, reference, replies, *, temperature=EVAL_TEMPERATURE,
 
     over the reply's sampled tokens (the k1 estimator: unbiased on samples from the policy; replies must be
     sampled at `temperature`). The rows are right-padded: the model needs no attention mask for them.
+    Temperature 0 is refused: greedy replies are not samples of any distribution, so no average over them
+    estimates a KL.
     """
+    if temperature <= 0:
+        raise ValueError("KL to the reference needs replies sampled at a temperature > 0 (greedy replies are not "
+                         "samples of the policy); evaluate at temperature 1, or leave the KL out")
     total = 0.0
     for i in range(0, len(replies), batch_size):
         chunk = replies[i: i + batch_size]
@@ -110,6 +143,14 @@ def kl_to_reference(policy, reference, replies, *, temperature=EVAL_TEMPERATURE,
                     - reference.token_logprobs(ids, temperature=temperature))  # (B, T-1)
         total += (logratio * reply_mask).sum().item()
     return total / max(1, len(replies))
+
+
+def describe_comparison(paired):
+    """One line: 'win rate 0.712 [0.680, 0.743] (wins 380, ties 95, losses 125), gold +1.21 [+1.05, +1.38]'."""
+    lo, hi = paired["win_rate_ci95"]
+    dlo, dhi = paired["gold_diff_ci95"]
+    return (f"win rate {paired['win_rate']:.3f} [{lo:.3f}, {hi:.3f}] (wins {paired['wins']}, ties {paired['ties']}, "
+            f"losses {paired['losses']}), gold difference {paired['gold_diff']:+.3f} [{dlo:+.3f}, {dhi:+.3f}]")
 
 
 def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_new_tokens=EVAL_MAX_NEW_TOKENS,
@@ -131,13 +172,14 @@ def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_ne
     for n, rs in replies.items():
         summaries[n], judged[n] = evaluate_replies(rs)
     gold = {n: [j["total"] for j in js] for n, js in judged.items()}
-    result = {**summaries, f"win_rate_vs_{ref_name}": win_rate(gold[name], gold[ref_name]),
+    paired = paired_comparison(gold[name], gold[ref_name], seed=seed)
+    result = {**summaries, f"win_rate_vs_{ref_name}": paired["win_rate"], f"vs_{ref_name}": paired,
               f"kl_to_{ref_name}": kl_to_reference(model, reference, replies[name], temperature=temperature,
-                                                   device=device)}
+                                                   device=device) if temperature > 0 else None}
     print(f"\nheld-out prompts: {len(prompts)}, temperature {temperature}, seed {seed}")
     print(comparison_table(summaries, keys))
-    print(f"win rate of {name} over {ref_name} (gold judge): {result[f'win_rate_vs_{ref_name}']:.3f}; "
-          f"KL({name} || {ref_name}) per reply: {result[f'kl_to_{ref_name}']:.3f} nats")
+    print(f"{name} against {ref_name} (gold judge): {describe_comparison(paired)}; KL({name} || {ref_name}) per "
+          f"reply: " + (f"{result[f'kl_to_{ref_name}']:.3f} nats" if temperature > 0 else "n/a at temperature 0"))
     first_of_task = {}  # the examples: the first prompt of each task first
     for i, j in enumerate(judged[ref_name]):
         first_of_task.setdefault(j["task"], i)
@@ -160,8 +202,15 @@ def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_ne
 # ----------------------------------------------------------------------------------------------------------
 # the command line: every stage side by side
 
-COLUMNS = ["name", "stage", "gold_mean", "gold_ci95", "win_rate_vs_sft", "format_compliance", "correctness",
-           "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft"]
+# results.csv: one row per checkpoint. signal/labels: where the model's training signal came from and how many
+# preference labels (the simulated labeller's) it used, directly or through its reward model; the intervals are
+# paired bootstrap 95% intervals against the reference (SFT); kl_to_sft is empty at temperature 0.
+COLUMNS = ["name", "stage", "signal", "labels", "gold_mean", "gold_ci95", "win_rate_vs_sft", "win_rate_lo",
+           "win_rate_hi", "wins", "ties", "losses", "gold_diff_vs_sft", "gold_diff_lo", "gold_diff_hi",
+           "format_compliance", "correctness", "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft"]
+TABLE = [("name", "{}"), ("signal", "{}"), ("labels", "{:,}"), ("gold_mean", "{:+.3f}"), ("win_rate_vs_sft", "{:.3f}"),
+         ("win_rate_ci95", "[{:.3f}, {:.3f}]"), ("wins/ties/losses", "{}"), ("correctness", "{:.3f}"),
+         ("format_compliance", "{:.3f}"), ("kl_to_sft", "{:.2f}")]  # results.md: the columns a reader compares
 
 
 def main(argv=None):
@@ -177,7 +226,8 @@ def main(argv=None):
                     help="which held-out prompts: 'test' (what the README reports) or 'val' (where settings are chosen)")
     ap.add_argument("--n_prompts", "--n-prompts", type=int, default=0,
                     help="use the first n of the split's prompts (0 = all; the same for every checkpoint)")
-    ap.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE, help="sampling temperature (0 = greedy)")
+    ap.add_argument("--temperature", type=float, default=EVAL_TEMPERATURE,
+                    help="sampling temperature (0 = greedy: then no KL is reported)")
     ap.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=EVAL_MAX_NEW_TOKENS,
                     help="longest reply")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every checkpoint)")
@@ -195,40 +245,60 @@ def main(argv=None):
     reference, _ = load_model(args.reference, device=device, tokenizer=enc)
     kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, device=device)
     _, ref_judged = evaluate_replies(generate_replies(reference, enc, prompts, **kw))
-    results = []
-    for path in args.checkpoints:
-        model, ckpt = load_model(path, device=device, tokenizer=enc)
-        replies = generate_replies(model, enc, prompts, **kw)
-        summary, judged = evaluate_replies(replies)
-        summary.update(name=Path(path).name if Path(path).suffix != ".pt" else Path(path).parent.name,
-                       stage=ckpt["stage"],
-                       win_rate_vs_sft=win_rate([j["total"] for j in judged], [j["total"] for j in ref_judged]),
-                       kl_to_sft=kl_to_reference(model, reference, replies, temperature=args.temperature,
-                                                 device=device))
-        results.append(summary)
-        print(" | ".join(f"{c} {summary[c]:.3f}" if isinstance(summary[c], float) else f"{c} {summary[c]}"
-                         for c in COLUMNS), flush=True)
-    write_results(results, Path(args.out), f"{len(prompts)} held-out tinyworld prompts, temperature "
-                  f"{args.temperature}, seed {args.seed}; win rate and KL against {args.reference}; gold_ci95 is "
-                  f"the half-width of a 95% confidence interval.")
+    results = [evaluate_checkpoint(path, reference, [j["total"] for j in ref_judged], enc, prompts, args, device)
+               for path in args.checkpoints]
+    write_results(results, Path(args.out), f"{len(prompts)} held-out tinyworld prompts ({args.split} split), "
+                  f"temperature {args.temperature}, seed {args.seed}; win rate, gold difference and KL against "
+                  f"{args.reference}, with paired bootstrap 95% intervals; gold_ci95 is the half-width of a 95% "
+                  f"confidence interval of the gold mean; labels: the simulated labeller's preference labels the "
+                  f"training used, directly or through its reward model.")
     return results
 
 
+def evaluate_checkpoint(path, reference, ref_gold, enc, prompts, args, device):
+    """One row of the table: a checkpoint's replies to the prompts, judged and compared with the reference's."""
+    model, ckpt = load_model(path, device=device, tokenizer=enc)
+    replies = generate_replies(model, enc, prompts, max_new_tokens=args.max_new_tokens,
+                               temperature=args.temperature, seed=args.seed, device=device)
+    summary, judged = evaluate_replies(replies)
+    paired = paired_comparison([j["total"] for j in judged], ref_gold, seed=args.seed)
+    extra = ckpt.get("extra") or {}
+    summary.update(name=Path(path).name if Path(path).suffix != ".pt" else Path(path).parent.name,
+                   stage=ckpt["stage"], signal=extra.get("signal", ""), labels=extra.get("labels", 0),
+                   win_rate_vs_sft=paired["win_rate"], win_rate_lo=paired["win_rate_ci95"][0],
+                   win_rate_hi=paired["win_rate_ci95"][1], wins=paired["wins"], ties=paired["ties"],
+                   losses=paired["losses"], gold_diff_vs_sft=paired["gold_diff"],
+                   gold_diff_lo=paired["gold_diff_ci95"][0], gold_diff_hi=paired["gold_diff_ci95"][1],
+                   kl_to_sft=kl_to_reference(model, reference, replies, temperature=args.temperature, device=device)
+                   if args.temperature > 0 else None)
+    print(f"{summary['name']}: gold {summary['gold_mean']:+.3f}, correctness {summary['correctness']:.3f}, "
+          f"{describe_comparison(paired)} against {args.reference}", flush=True)
+    return summary
+
+
+def table_cell(row, column, fmt):
+    if column == "win_rate_ci95":
+        return fmt.format(row["win_rate_lo"], row["win_rate_hi"])
+    if column == "wins/ties/losses":
+        return f"{row['wins']}/{row['ties']}/{row['losses']}"
+    return "n/a" if row.get(column) is None else fmt.format(row[column])
+
+
 def write_results(results, out, note):
-    """results.csv, results.md (the table and the note), results.json and frontier.png in out."""
+    """results.csv (every column), results.md (the columns a reader compares, and the note), results.json and
+    frontier.png in out."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for r in results:
             writer.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
-    header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
-    lines = ["| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS) + " |"
-             for r in results]
+    header = "| " + " | ".join(c for c, _ in TABLE) + " |\n|" + "---|" * len(TABLE) + "\n"
+    lines = ["| " + " | ".join(table_cell(r, c, fmt) for c, fmt in TABLE) + " |" for r in results]
     table = header + "\n".join(lines) + "\n"
     (out / "results.md").write_text(table + "\n" + note + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    frontier(results, out / "frontier.png")
+    frontier([r for r in results if r["kl_to_sft"] is not None], out / "frontier.png")
     print("\n" + table + "\n" + note + f"\nwrote {out / 'results.md'}, {out / 'results.csv'}, {out / 'frontier.png'}")
 
 

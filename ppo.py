@@ -236,7 +236,7 @@ def rollout(policy, reference, reward_model, value_model, enc, prompts, *, max_n
     ids, attention_mask (B, P + T): prompts left-padded, then replies right-padded (replies.reply_batch); P;
     mask (B, T) 1 on reply tokens (the stop token included); logprobs, ref_logprobs (B, T) under the policy and
     the reference, at the sampling temperature; values (B, T); raw_scores (B,) the reward model's, read at each
-    row's last token; scores (B,) whitened; finished (B,); texts."""
+    row's last token; scores (B,) whitened; finished (B,); texts; cut_off (stopped by the token limit)."""
     # no top-k: the log-probs (and so the KL) must be those of the distribution the replies are sampled from
     replies = generate_replies(policy, enc, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                batch_size=len(prompts), generator=generator, device=device)
@@ -249,7 +249,7 @@ def rollout(policy, reference, reward_model, value_model, enc, prompts, *, max_n
                 ref_logprobs=reply_logprobs(reference.token_logprobs(ids, attention_mask, temperature), P) * mask,
                 values=reply_values(value_model(ids, attention_mask=attention_mask), P) * mask,
                 raw_scores=raw_scores, scores=whitened_scores(raw_scores, finished, score_mean, score_std),
-                finished=finished, texts=[r.text for r in replies])
+                finished=finished, texts=[r.text for r in replies], cut_off=[r.stop == "length" for r in replies])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def rollout_stats(ro, returns, prompts):
     k1, k3 = kl_estimators(ro["logprobs"], ro["ref_logprobs"])
     var_returns = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
     explained_var = 1 - masked_mean(((returns - ro["values"]) * mask) ** 2, mask) / var_returns.clamp(min=1e-8)
-    gold = [gold_score(p, t) for p, t in zip(prompts, ro["texts"])]
+    gold = [gold_score(p, t, finished=not cut) for p, t, cut in zip(prompts, ro["texts"], ro["cut_off"])]
     return dict(rm_score=ro["raw_scores"].mean().item(), gold=sum(gold) / len(gold),
                 kl=(k1 * mask).sum(1).mean().item(), k3=(k3 * mask).sum(1).mean().item(),
                 entropy=(-masked_mean(ro["logprobs"], mask)).item(), length=mask.sum(1).mean().item(),
@@ -361,7 +361,9 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # evaluation: SFT (the reference) and PPO on the same held-out prompts, sampled as in sft.py and dpo.py
-    metrics = {"train_seconds": round(train_seconds, 1), "kl_coef": kl_coef}
+    rm_labels = rm_ckpt["extra"].get("labels", 0)  # what PPO's reward signal rests on: the RM's labelled pairs
+    metrics = {"train_seconds": round(train_seconds, 1), "kl_coef": kl_coef, "labels": rm_labels,
+               "signal": f"reward model ({rm_labels:,} labelled pairs)"}
     if eval_prompts:
         metrics.update(compare_models({"sft": reference, "ppo": policy}, enc, eval_prompts,
                                       temperature=cfg.eval_temperature, seed=cfg.seed, device=device,

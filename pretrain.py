@@ -457,7 +457,8 @@ def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # save: the checkpoint is written at every evaluation; the run's numbers and its loss curves
     tokens_per_s = tokens_per_step * steps_run / max(train_time, 1e-9)
-    metrics.update(seconds=round(time.time() - t_start, 1), tokens_per_s=round(tokens_per_s), tokenizer=enc.name,
+    metrics.update(signal="text only", labels=0,  # where the training signal came from; preference labels used
+                   seconds=round(time.time() - t_start, 1), tokens_per_s=round(tokens_per_s), tokenizer=enc.name,
                    vocab_size=enc.n_vocab, params=raw_model.num_params(non_embedding=False),
                    **({"mfu": round(tokens_per_s * flops_per_step / tokens_per_step / (peak * world_size), 4)}
                       if peak else {}))

@@ -182,6 +182,7 @@ def final_report(model, train, val, enc, device, out_dir):
     ev["spearman_length"] = pearson(ranks(scores), ranks(lengths)) if scores else None
     score_mean, score_std = score_scale(model, train[:1024], device)
     metrics = {**ev, "gold_margin": GOLD_MARGIN, "n_train": len(train), "n_eval": len(val),
+               "signal": f"{len(train):,} labelled pairs", "labels": len(train),
                "score_mean": score_mean, "score_std": score_std}
 
     def fmt(x):

@@ -214,7 +214,8 @@ def main(argv=None):
     # evaluation: the base model and the SFT model on the same held-out prompts
     print(f"\nvalidation loss {base_val:.3f} -> {val_loss:.3f}")
     metrics = {"val_loss": val_loss, "base_val_loss": base_val, "train_seconds": round(train_seconds, 1),
-               "n_train": len(train), "n_dropped": dropped}
+               "n_train": len(train), "n_dropped": dropped,
+               "signal": f"{len(train):,} demonstrations", "labels": 0}  # the training signal; preference labels
     if prompts:
         metrics.update(compare_models({"base": base_model, "sft": model}, enc, prompts, keys=REPORT_KEYS,
                                       temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
@@ -224,7 +225,8 @@ def main(argv=None):
     # save
     save_run(cfg.out_dir, metrics, [("loss.png", [["loss", "val_loss"], "lr"], "SFT")], model=model, stage="sft",
              step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
-             extra={"val_loss": val_loss, **({"sft": metrics["sft"]} if prompts else {})}, started=t_start)
+             extra={"val_loss": val_loss, "signal": metrics["signal"], "labels": 0,
+                    **({"sft": metrics["sft"]} if prompts else {})}, started=t_start)
     return metrics
 
 

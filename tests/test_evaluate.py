@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 
-from evaluate import compare_models, evaluate_replies, kl_to_reference, win_rate
+import numpy as np
+
+from evaluate import compare_models, evaluate_replies, kl_to_reference, paired_comparison, win_rate
 from model import GPT, GPTConfig
 from replies import Reply, generate_replies
 
@@ -15,6 +17,43 @@ def test_win_rate_hand_cases():
     assert win_rate([5], [1]) == 1.0
     with pytest.raises(ValueError):
         win_rate([1], [1, 2])
+
+
+def test_paired_comparison_counts_and_a_brute_force_bootstrap():
+    a, b = [3.0, 1.0, 2.0, 0.0, 5.0], [1.0, 1.0, 4.0, -1.0, 2.0]
+    out = paired_comparison(a, b, n_boot=500, seed=3)
+    assert (out["wins"], out["ties"], out["losses"]) == (3, 1, 1)
+    assert out["win_rate"] == pytest.approx(3.5 / 5) and out["gold_diff"] == pytest.approx(np.mean(np.subtract(a, b)))
+    # the same draws by hand: resample prompts (pairs kept together), recompute, take the 2.5/97.5 percentiles
+    draws = np.random.default_rng(3).integers(0, 5, size=(500, 5))
+    score = np.array([1.0, 0.5, 0.0, 1.0, 1.0])
+    rates = [score[d].mean() for d in draws]
+    assert out["win_rate_ci95"] == pytest.approx(tuple(np.percentile(rates, [2.5, 97.5])))
+    lo, hi = out["gold_diff_ci95"]
+    assert lo <= out["gold_diff"] <= hi
+    # identical models: every prompt ties, so every draw gives 0.5 and a difference of 0
+    same = paired_comparison(a, a)
+    assert same["win_rate_ci95"] == (0.5, 0.5) and same["gold_diff_ci95"] == (0.0, 0.0)
+    # a model that is better on every prompt: the interval sits at 1
+    assert paired_comparison([2.0] * 50, [1.0] * 50)["win_rate_ci95"] == (1.0, 1.0)
+    with pytest.raises(ValueError):
+        paired_comparison([1.0], [1.0, 2.0])
+
+
+def test_a_reply_cut_off_by_the_token_limit_is_never_correct():
+    right = "Sure! 2 plus 3 is 5."
+    s_end, judged_end = evaluate_replies([_reply("What is 2 plus 3?", right, "end", 9)])
+    s_cut, judged_cut = evaluate_replies([_reply("What is 2 plus 3?", right, "length", 9)])
+    assert s_end["correctness"] == 1.0 and s_cut["correctness"] == 0.0
+    assert judged_cut[0]["total"] < judged_end[0]["total"]
+
+
+def test_kl_at_temperature_zero_is_refused(tiny_enc):
+    torch.manual_seed(0)
+    policy = GPT(GPTConfig(block_size=64, vocab_size=tiny_enc.n_vocab, n_layer=1, n_head=2, n_embd=16)).eval()
+    replies = generate_replies(policy, tiny_enc, ["Hello!"], max_new_tokens=4, temperature=0)
+    with pytest.raises(ValueError, match="temperature > 0"):
+        kl_to_reference(policy, policy, replies, temperature=0)
 
 
 def _reply(prompt, text, stop, n_tokens):
@@ -69,4 +108,7 @@ def test_compare_models_against_itself_and_another(tiny_enc, tmp_path, capsys):
     assert out["sft"]["gold_mean"] == pytest.approx(sum(r["sft_gold"] for r in rows) / 4)
     assert {r["base_stop"] for r in rows} <= {"end", "user", "other", "length"}
     printed = capsys.readouterr().out
-    assert "win rate of sft over base" in printed and printed.count("\nprompt: ") == 2
+    assert f"sft against base (gold judge): win rate {out['win_rate_vs_base']:.3f}" in printed
+    assert printed.count("\nprompt: ") == 2
+    paired = out["vs_base"]
+    assert paired["wins"] + paired["ties"] + paired["losses"] == len(prompts)

@@ -19,8 +19,16 @@ def test_evaluate_writes_the_table_files(tiny_world, tiny_ckpts, tmp_path):
         assert col in rows[0]
     # the SFT checkpoint against itself (same prompts, same seed): every reply ties, no divergence
     assert float(rows[1]["win_rate_vs_sft"]) == 0.5 and abs(float(rows[1]["kl_to_sft"])) < 1e-4
+    assert (rows[1]["wins"], rows[1]["ties"], rows[1]["losses"]) == ("0", "8", "0")
+    assert float(rows[1]["win_rate_lo"]) == float(rows[1]["win_rate_hi"]) == 0.5
     assert "| name |" in (tmp_path / "results.md").read_text() and (tmp_path / "frontier.png").exists()
     assert len(results) == 2
+    # greedy evaluation: no KL (greedy replies are not samples), the rest is reported
+    evaluate.main(["--checkpoints", str(tiny_ckpts / "sft"), "--reference", str(tiny_ckpts / "sft"), "--data_dir",
+                   str(tiny_world), "--out", str(tmp_path / "greedy"), "--n_prompts", "4", "--max_new_tokens", "4",
+                   "--temperature", "0"])
+    greedy = list(csv.DictReader(open(tmp_path / "greedy" / "results.csv")))
+    assert greedy[0]["kl_to_sft"] == "" and "n/a" in (tmp_path / "greedy" / "results.md").read_text()
 
 
 def test_evaluate_missing_checkpoint_is_a_clear_error(tiny_world, tiny_ckpts, tmp_path):

@@ -282,10 +282,12 @@ def _concision(out, task, sentences, text):
 
 def _format(out, text, finished):
     """Truncation (withholds positive credit), unreadable sentences, garbage."""
-    if not finished:
+    if not finished:  # a reply cut off by the token limit is never counted as correct, whatever it said
         out["format"] += W_TRUNCATED
         for part in ("correctness", "safety", "tone"):
             out[part] = min(0.0, out[part])
+        if out["correct"]:
+            out["correct"] = False
     out["format"] += W_UNREADABLE * min(out["unreadable"], MAX_UNREADABLE)
     odd = len(ODD_CHARACTERS.findall(text))
     out["garbage"] = odd > 0.2 * len(text) or "<|" in text or "|>" in text
