@@ -119,12 +119,13 @@ def run(main, *errors, name=None):
     """A script's entry point: main(). An expected failure ends the script with one line, `name: message`, and no
     traceback: a missing file, a bad option or value (FileNotFoundError, ValueError, or one of `errors`), a file or
     folder that cannot be written (any OSError: disk full, read-only, a file where a folder should be), or Ctrl-C
-    outside a training loop (exit code 130; a training loop handles Ctrl-C itself, see training.StopRequest)."""
+    outside a training loop (exit code 130; a training loop handles Ctrl-C itself and saves, see
+    training.StopRequest; what was written before is kept)."""
     name = name or Path(sys.argv[0]).name
     try:
         return main()
     except (OSError, ValueError, *errors) as e:
         sys.exit(f"{name}: {describe_error(e)}")
     except KeyboardInterrupt:
-        print(f"\n{name}: interrupted; the files it had written are kept", file=sys.stderr)
+        print(f"\n{name}: interrupted", file=sys.stderr)
         sys.exit(130)

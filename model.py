@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # save_checkpoint and load_checkpoint are also importable from this module
-from checkpoint import CheckpointError, load_checkpoint, read_gpt2, save_checkpoint  # noqa: F401
+from checkpoint import CheckpointError, checkpoint_file, load_checkpoint, read_gpt2, save_checkpoint  # noqa: F401
 
 TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
 
@@ -501,8 +501,9 @@ def load_model(path, expected_stage=None, device="cpu", tokenizer=None, model_ty
     expected_stage and tokenizer (this run's Encoding) are checked as in checkpoint.load_checkpoint; model_type
     "GPT" refuses a reward model (a ScalarGPT scores replies, it cannot write them), and "ScalarGPT" a GPT."""
     ckpt = load_checkpoint(path, expected_stage, tokenizer)
+    file = checkpoint_file(path)
     if model_type is not None and ckpt["model_type"] != model_type:
         what = ("a language model (GPT), which writes replies" if ckpt["model_type"] == "GPT" else
                 "a reward model (ScalarGPT), which scores replies and cannot write them")
-        raise CheckpointError(f"{path}: holds {what} ('{ckpt['stage']}' checkpoint), but this needs a {model_type}")
-    return model_from_checkpoint(ckpt, path).to(device).eval(), ckpt
+        raise CheckpointError(f"{file}: holds {what} ('{ckpt['stage']}' checkpoint), but this needs a {model_type}")
+    return model_from_checkpoint(ckpt, file).to(device).eval(), ckpt
