@@ -122,6 +122,7 @@ def write_text_atomically(path, text):
     """Write a text file through a temporary file and a rename: a reader (or a crash, or a full disk) never leaves
     half a file; the old one stays whole until the new one is complete."""
     path = Path(path)
+    remove_stale_temporary_files(path)
     tmp = temporary_file(path)
     try:
         tmp.write_text(text)
