@@ -285,6 +285,24 @@ def test_reward_model_interrupted_by_sigterm_saves_and_resumes_exactly(tiny_worl
     assert resumed["accuracy"] == straight["accuracy"] and resumed["score_std"] == straight["score_std"]
 
 
+def test_an_interrupt_in_the_final_evaluation_keeps_the_training_and_resume_finishes_it(tiny_world, tiny_ckpts,
+                                                                                          tmp_path, monkeypatch):
+    argv = ["--data_dir", str(tiny_world), "--init", str(tiny_ckpts / "sft"), "--out_dir", str(tmp_path),
+            "--max_iters", "3", "--batch_size", "4", "--lr", "1e-2"]
+    with monkeypatch.context() as m:
+        def ctrl_c(*args, **kwargs):
+            raise KeyboardInterrupt
+        m.setattr(reward_model, "final_report", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            reward_model.main(argv)
+    trained = load_checkpoint(tmp_path, unfinished_ok=True)
+    assert trained["step"] == 3 and trained["resume"] is not None and not (tmp_path / "metrics.json").exists()
+    reward_model.main(["--out_dir", str(tmp_path), "--resume"])  # no step left: it evaluates and saves
+    done = load_checkpoint(tmp_path, expected_stage="rm")
+    assert done["resume"] is None and "accuracy" in json.loads((tmp_path / "metrics.json").read_text())
+    assert all(torch.equal(done["model"][k], trained["model"][k]) for k in done["model"])
+
+
 def test_ppo_interrupted_saves_and_resumes_exactly(tiny_world, tiny_ckpts, tmp_path, monkeypatch, capsys):
     argv = ["--data_dir", str(tiny_world), "--policy", str(tiny_ckpts / "sft"), "--reward_model",
             str(tiny_ckpts / "rm"), "--iters", "3", "--batch_size", "4", "--minibatch_size", "2", "--ppo_epochs",
