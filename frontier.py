@@ -58,9 +58,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import data.tinyworld
 import dpo
 import ppo
-from checkpoint import checkpoint_file
+from checkpoint import checkpoint_file, load_checkpoint
 from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
@@ -70,6 +71,7 @@ from evaluate import EVAL_TEMPERATURE, evaluate_replies, kl_to_reference
 from logger import read_log
 from model import at_last_token, load_model
 from replies import generate_replies, reply_batch
+from training import RESUME_MAY_CHANGE
 
 # ----------------------------------------------------------------------------------------------------------
 # best-of-n, as pure functions
@@ -147,19 +149,20 @@ class Config:
     sft: str = opt("out/sft", "the SFT checkpoint: every method starts from it, every KL is to it")
     reward_model: str = opt("out/rm", "the reward model: best-of-n's chooser, PPO's reward, every RM mean")
     out_dir: str = opt("out/frontier", "results.csv, the figures, points/ (measured results), runs/ (trained policies)")
-    split: str = opt("test", "held-out prompts measured: 'test' (reported) or 'val' (for choosing settings)")
-    n_prompts: int = opt(300, "the first n prompts of the split (0 = all)")
-    max_new_tokens: int = opt(64, "longest reply when measuring (evaluate.py's)")
+    split: str = opt("test", "held-out prompts measured: 'test' (reported) or 'val' (for choosing settings)",
+                     choices=("test", "val"))
+    n_prompts: int = opt(300, "the first n prompts of the split (0 = all)", at_least=0)
+    max_new_tokens: int = opt(64, "longest reply when measuring (evaluate.py's)", at_least=1)
     seed: int = opt(0, "the sampling seed of every measurement (training runs keep their own default seeds)")
     methods: str = opt("bon,ppo,dpo", "which methods to run, comma-separated")
-    max_n: int = opt(64, "best-of-n: the largest n (n = 1, 2, 4, ... up to it)")
+    max_n: int = opt(64, "best-of-n: the largest n, a power of 2 (n = 1, 2, 4, ... up to it)", at_least=1)
     ppo_kl_coefs: str = opt("0.2,0.05,0.01,0", "PPO: one run per KL coefficient (0 = no KL penalty)")
-    ppo_iters: int = opt(30, "PPO: iterations of each run")
+    ppo_iters: int = opt(30, "PPO: iterations of each run", at_least=1)
     ppo_args: str = opt("", "PPO: more options for every run, e.g. '--batch_size 32'")
     dpo_betas: str = opt("0.1,0.5,2", "DPO: one run per beta, for each rpo_alpha")
     dpo_rpo_alphas: str = opt("0,1", "DPO: weight of the chosen replies' NLL (0 = the paper's loss, 1 = dpo.py's)")
-    dpo_steps: int = opt(150, "DPO: optimizer steps of each run")
-    dpo_pairs: int = opt(1200, "DPO: training prompts that get two sampled, labelled replies")
+    dpo_steps: int = opt(150, "DPO: optimizer steps of each run", at_least=1)
+    dpo_pairs: int = opt(1200, "DPO: training prompts that get two sampled, labelled replies", at_least=1)
     dpo_args: str = opt("", "DPO: more options for every run, e.g. '--rounds 1'")
     redraw: bool = opt(False, "train and sample nothing: results.csv and the figures from the points already there")
     device: str = opt("auto", "auto | cpu | cuda | mps")
@@ -259,9 +262,13 @@ def floats(text):
     return [float(x) for x in text.split(",") if x.strip()]
 
 
-def fingerprint(path):
-    """A short hash of a checkpoint file: a result measured with other weights is not reused."""
-    return hashlib.sha1(checkpoint_file(path).read_bytes()).hexdigest()[:12]
+def fingerprint(*files):
+    """A short hash of files (a checkpoint, the judge's code, the prompts): a result measured with other weights,
+    another judge or other prompts is not reused."""
+    h = hashlib.sha1()
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def cached(path, settings, make):
@@ -289,15 +296,32 @@ def stored_points(points_dir):
     return rows, settings
 
 
-def train_and_measure(method, setting, stage, argv, run_dir, ctx):
-    """Train one policy with the stage's own main() (its printout goes to run_dir/stdout.txt), then measure it."""
+def train(stage, argv, run_dir):
+    """The stage's main(argv) writing into run_dir -> its metrics; its printout goes to run_dir/stdout.txt.
+
+    A run of the same options already there is not started again: a finished one is kept as it is, and one
+    stopped part-way (Ctrl-C saves a checkpoint that can resume) goes on with the stage's --resume."""
+    argv = argv + ["--out_dir", str(run_dir)]
+    resume = False
+    if checkpoint_file(run_dir).exists():
+        ckpt = load_checkpoint(run_dir, unfinished_ok=True)
+        options = {k: v for k, v in asdict(parse_config(stage.Config, argv)).items() if k not in RESUME_MAY_CHANGE}
+        if {k: v for k, v in ckpt["train_config"].items() if k not in RESUME_MAY_CHANGE} == options:
+            if ckpt["resume"] is None and (run_dir / "metrics.json").exists():
+                return json.loads((run_dir / "metrics.json").read_text())
+            resume = ckpt["resume"] is not None
     run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "stdout.txt", "a" if resume else "w") as log, contextlib.redirect_stdout(log):
+        return stage.main(argv + (["--resume"] if resume else []))
+
+
+def train_and_measure(method, setting, stage, argv, run_dir, ctx):
+    """One point of the sweep: a policy trained from the SFT model, measured like every other."""
     t0 = time.time()
-    with open(run_dir / "stdout.txt", "w") as log, contextlib.redirect_stdout(log):
-        metrics = stage.main(argv + ["--out_dir", str(run_dir)])
+    metrics = train(stage, argv, run_dir)
     policy, _ = load_model(run_dir, device=ctx["device"], tokenizer=ctx["enc"])
     gold, rm, kl = measure_policy(policy, ctx)
-    print(f"  {method} {setting:g}: trained in {time.time() - t0:.0f}s (log in {run_dir / 'stdout.txt'})")
+    print(f"  {method} {setting:g}: {time.time() - t0:.0f}s (the run's printout: {run_dir / 'stdout.txt'})")
     labels = ctx["rm_labels"] if method == "ppo" else metrics.get("labels", "")  # PPO's come through its RM
     return [point(method, setting, gold, rm, kl, labels, run=run_dir.name)]
 
@@ -458,8 +482,11 @@ def sweep(cfg, methods, out):
     rm_scale = (extra.get("score_mean", 0.0), extra.get("score_std", 1.0) or 1.0)
     ctx = dict(enc=enc, prompts=prompts, sft=sft, rm=rm, device=device, seed=cfg.seed, rm_scale=rm_scale,
                max_new_tokens=cfg.max_new_tokens, rm_labels=extra.get("labels", extra.get("n_train", "")))
-    # what a stored point must have been measured with to be reused
-    measuring = dict(sft=fingerprint(cfg.sft), reward_model=fingerprint(cfg.reward_model), split=cfg.split,
+    # what a stored point must have been measured with to be reused: the same weights, judge, prompts, sampling
+    world_code = sorted(Path(data.tinyworld.__file__).parent.glob("*.py"))  # the judge and the reader it uses
+    measuring = dict(sft=fingerprint(checkpoint_file(cfg.sft)),
+                     reward_model=fingerprint(checkpoint_file(cfg.reward_model)), judge=fingerprint(*world_code),
+                     prompts=fingerprint(data_dir / f"prompts_{cfg.split}.jsonl"), split=cfg.split,
                      n_prompts=len(prompts), seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, rm_scale=rm_scale)
     print(f"{len(prompts)} {cfg.split} prompts; results in {out}")
 

@@ -177,6 +177,7 @@ def test_tiny_sweep_bookkeeping_reuse_and_redraw(tiny_world, tiny_ckpts, tmp_pat
     # run again: every point is there, measured with the same checkpoints and settings, so nothing runs
     def refuse(*args, **kwargs):
         raise AssertionError("a measured point was run again")
+    measure_policy = frontier.measure_policy
     monkeypatch.setattr(frontier.ppo, "main", refuse)
     monkeypatch.setattr(frontier.dpo, "main", refuse)
     monkeypatch.setattr(frontier, "measure_best_of_n", refuse)
@@ -184,6 +185,12 @@ def test_tiny_sweep_bookkeeping_reuse_and_redraw(tiny_world, tiny_ckpts, tmp_pat
     before = (out / "results.csv").read_text()
     frontier.main(_tiny_sweep(tiny_world, tiny_ckpts, out))
     assert (out / "results.csv").read_text() == before
+
+    # a point lost after its run finished (say, an interrupt while measuring): measured again, not trained again
+    (out / "points" / "ppo_0.05.json").unlink()
+    monkeypatch.setattr(frontier, "measure_policy", measure_policy)
+    frontier.main(_tiny_sweep(tiny_world, tiny_ckpts, out))
+    assert (out / "results.csv").read_text() == before  # the same policy, prompts and seed: the same numbers
 
     # --redraw loads no model: the checkpoints may be gone
     for f in ("results.csv", "frontier.png", "proxy_vs_gold.png"):
@@ -200,6 +207,33 @@ def test_tiny_sweep_bookkeeping_reuse_and_redraw(tiny_world, tiny_ckpts, tmp_pat
     assert calls == [1]
     stored = json.loads((out / "points" / "best_of_n.json").read_text())
     assert stored["settings"]["seed"] == 1
+
+
+class StopAfterFirstStep:
+    """A stand-in for training.StopRequest, as if Ctrl-C came during the first step."""
+    requested = "SIGINT"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_stopped_run_is_resumed(tiny_world, tiny_ckpts, tmp_path, monkeypatch):
+    out = tmp_path / "frontier"
+    argv = _tiny_sweep(tiny_world, tiny_ckpts, out, "--methods", "ppo", "--ppo_iters", "2")
+    with monkeypatch.context() as m:
+        m.setattr(frontier.ppo, "StopRequest", StopAfterFirstStep)
+        with pytest.raises(SystemExit) as stopped:
+            frontier.main(argv)
+    assert stopped.value.code == 130 and not (out / "points" / "ppo_0.05.json").exists()
+    run_dir = out / "runs" / "ppo_0.05"
+    assert [r["step"] for r in frontier.read_log(run_dir / "log.jsonl")] == [1]
+    frontier.main(argv)  # goes on from the saved step with ppo.py --resume
+    assert [r["step"] for r in frontier.read_log(run_dir / "log.jsonl")] == [1, 2]
+    assert not (run_dir / "previous").exists()  # continued in place: no run was moved aside and started anew
+    assert (out / "points" / "ppo_0.05.json").exists()
 
 
 def test_redraw_without_points_is_a_clear_error(tmp_path):
