@@ -377,7 +377,7 @@ def plot_frontier(rows, path, note):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fig, ax = plt.subplots(figsize=(11, 5.5))
     for method, rs in by_method(rows).items():
         color, marker, label = STYLE.get(method, ("black", "x", method))
         line = "-" if method.startswith("best_of_n") else "none"
@@ -387,12 +387,16 @@ def plot_frontier(rows, path, note):
         for r in rs:
             label_point(ax, r, r["kl"], r["gold_mean"])
     ax.set_xscale("symlog", linthresh=4, linscale=1.5)  # linear up to 4 nats, where best-of-64 ends; log beyond
+    top = max(4.0, max(r["kl"] for r in rows) * 1.3) if rows else 4.0
+    ax.set_xlim(-0.15, top)
+    ax.set_xticks([t for t in (0, 1, 2, 3, 4, 8, 16, 32, 64, 128, 256) if t <= top])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("KL(policy || SFT) per reply, nats (linear up to 4, logarithmic beyond)")
     ax.set_ylabel("gold score, mean of the judge's points (95% interval)")
     ax.set_title("The reward-KL frontier: true reward bought per nat of KL")
     ax.grid(alpha=0.3)
     if rows:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: no point hidden
     fig.text(0.01, 0.01, note, fontsize=7, color="dimgray")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
