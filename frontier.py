@@ -220,14 +220,14 @@ def measure_best_of_n(ctx, max_n):
     rm = np.array(rm_scores(ctx["rm"], replies, *ctx["rm_scale"], device=ctx["device"])).reshape(P, max_n)
     rng = random.Random(ctx["seed"])
     kept_by_labeller = labeller_best_of_n(gold, lambda a, b: rng.random() < preference_probability(a, b, TAU))
-    rows, rows_p = [], np.arange(P)
+    rows, every_prompt = [], np.arange(P)
     ns = [2 ** k for k in range(int(math.log2(max_n)) + 1)]
     for n in ns:
         kl = best_of_n_kl(n)
         for method, chosen, labels in [("best_of_n", best_of_n(rm, n), ctx["rm_labels"]),
                                        ("best_of_n_labeller", kept_by_labeller[:, n - 1], (n - 1) * P),
                                        ("best_of_n_gold", best_of_n(gold, n), "")]:
-            rows.append(point(method, n, gold[rows_p, chosen], rm[rows_p, chosen], kl, labels))
+            rows.append(point(method, n, gold[every_prompt, chosen], rm[every_prompt, chosen], kl, labels))
     return rows
 
 
