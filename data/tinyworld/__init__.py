@@ -8,9 +8,10 @@ The modules read in order, each importing only earlier ones:
 3. corpus.py    the pre-training documents
 4. prompts.py   the task prompts, the combinations they ask about, the train/validation/test splits
 5. styles.py    replies in the styles of a crowd of annotators of mixed quality
-6. judge.py     the gold judge, gold_score / gold_breakdown: a careful reader of the world's language
-7. labeller.py  the simulated labeller: prefers reply A with probability sigmoid((gold(A) - gold(B)) / TAU)
-8. build.py     generate / ensure_tinyworld: the files; __main__.py: the command line
+6. tools.py     two tools over the world (calc, lookup), run_tool, and the helpful annotator's tool calls
+7. judge.py     the gold judge, gold_score / gold_breakdown: a careful reader of the world's language
+8. labeller.py  the simulated labeller: prefers reply A with probability sigmoid((gold(A) - gold(B)) / TAU)
+9. build.py     generate / ensure_tinyworld: the files; __main__.py: the command line
 
     python -m data.tinyworld --seed 1337 --out data/tinyworld        # the default world (~4 MB of text)
     python -m data.tinyworld --seed 1 --out /tmp/tw --corpus_mb 0.2  # a small one
@@ -27,6 +28,7 @@ from .corpus import coverage_documents, make_document, story
 from .prompts import (SPLITS, TASK_OF, TASK_WEIGHTS, TEMPLATES, VERIFIABLE, answer_of, combination_key,
                       combinations, make_prompt, parse_prompt, split_combinations)
 from .styles import STYLE_MIX, STYLES, UNSAFE_STYLE_MIX, sample_style, style_reply
+from .tools import TOOL_TASKS, TOOLS, calculator, call_is_right, lookup, run_tool, tool_call, tool_conversation
 from .judge import EMPTY_SCORE, gold_breakdown, gold_score
 from .labeller import (LABELLER_AGREEMENT, LABELLER_AGREEMENT_N, TAU, labeller_prefers_a, measure_labeller_agreement,
                        preference_probability, sample_pair)
@@ -36,6 +38,7 @@ __all__ = ["ANIMALS", "COLOURS", "PEOPLE", "PLACES", "THINGS", "number_word", "C
            "truth", "coverage_documents", "make_document", "story", "SPLITS", "TASK_OF", "TASK_WEIGHTS",
            "TEMPLATES", "VERIFIABLE", "answer_of", "combination_key", "combinations", "make_prompt", "parse_prompt",
            "split_combinations", "STYLE_MIX", "STYLES", "UNSAFE_STYLE_MIX", "sample_style", "style_reply",
+           "TOOL_TASKS", "TOOLS", "calculator", "call_is_right", "lookup", "run_tool", "tool_call", "tool_conversation",
            "EMPTY_SCORE", "gold_breakdown", "gold_score", "LABELLER_AGREEMENT", "LABELLER_AGREEMENT_N", "TAU",
            "labeller_prefers_a", "measure_labeller_agreement", "preference_probability", "sample_pair",
            "ensure_tinyworld", "generate"]

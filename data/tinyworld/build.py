@@ -9,6 +9,10 @@ Files (train / held-out):
   prompts_test.jsonl (what the README reports): {"prompt", "task", "kind", "key"}; the three splits ask
   about disjoint combinations (prompts.split_combinations);
 - sft_train.jsonl, sft_val.jsonl: {"messages": [...], "task", "style"};
+- sft_tools_train.jsonl, sft_tools_val.jsonl: {"messages": [...], "task", "tool"}: the helpful annotator's
+  demonstrations with tool calls (tools.tool_conversation: a "call" and a "result" message before the reply on
+  the TOOL_TASKS), for the tool-using model (sft.py --tools); drawn from a random stream of their own, so the
+  other files are the same with or without them;
 - prefs_train.jsonl, prefs_val.jsonl: {"prompt", "chosen", "rejected", "task", "chosen_style",
   "rejected_style", "gold_chosen", "gold_rejected"}, labelled by the simulated labeller.
 The held-out SFT and preference files come from validation combinations. The same seed gives byte-identical
@@ -28,6 +32,7 @@ from .labeller import (LABELLER_AGREEMENT, LABELLER_AGREEMENT_N, TAU, preference
                        sample_task)
 from .prompts import SPLITS, TASK_WEIGHTS, VERIFIABLE, make_prompt, split_combinations, TEMPLATES
 from .styles import STYLE_MIX, STYLES, UNSAFE_STYLE_MIX, sample_style, style_reply
+from .tools import tool_conversation
 
 BPE_SAMPLE_MB = 1.0  # the tokenizer is trained on the first 1 MB of the corpus (plus chat text): fast, and the
 #                     world's few hundred words are all in it
@@ -58,6 +63,15 @@ def make_sft(rng, prompts):
         rows.append({"messages": [{"role": "user", "content": p["prompt"]},
                                   {"role": "assistant", "content": style_reply(rng, p["prompt"], style)}],
                      "task": p["task"], "style": style})
+    return rows
+
+
+def make_sft_tools(rng, prompts):
+    """One helpful demonstration per prompt, with a tool call where one helps (tools.TOOL_TASKS)."""
+    rows = []
+    for p in prompts:
+        messages = tool_conversation(rng, p["prompt"])
+        rows.append({"messages": messages, "task": p["task"], "tool": len(messages) > 2})
     return rows
 
 
@@ -105,7 +119,7 @@ def _split_summary(rows):
 
 def generate(out_dir=DEFAULT_DIR, seed=1337, corpus_mb=4.0, vocab_size=2048, n_sft=10_000, n_sft_val=500,
              n_pairs=20_000, n_pairs_val=1000, n_prompts=5000, n_prompts_val=300, n_prompts_test=600,
-             bpe_sample_mb=BPE_SAMPLE_MB, verbose=True):
+             n_sft_tools=4000, n_sft_tools_val=300, bpe_sample_mb=BPE_SAMPLE_MB, verbose=True):
     """Write the whole world to out_dir -> the meta dict (also written to meta.json, last)."""
     from tokenizer import BOS, get_tokenizer, save_bpe, train_bpe
 
@@ -158,6 +172,10 @@ def generate(out_dir=DEFAULT_DIR, seed=1337, corpus_mb=4.0, vocab_size=2048, n_s
             _write_jsonl(out / f"sft_{split}.jsonl", make_sft(rng, make_prompts(rng, counts[split]["sft"], split)))
             pairs[split] = make_pairs(rng, make_prompts(rng, counts[split]["pairs"], split))
             _write_jsonl(out / f"prefs_{split}.jsonl", pairs[split])
+    tools_rng = random.Random(f"tools-{seed}")  # a stream of its own: the files above do not depend on it
+    for split, n in (("train", n_sft_tools), ("val", n_sft_tools_val)):
+        _write_jsonl(out / f"sft_tools_{split}.jsonl", make_sft_tools(tools_rng, make_prompts(tools_rng, n, split)))
+        counts[split]["sft_tools"] = n
     differ = [p for p in pairs["train"] if p["gold_chosen"] != p["gold_rejected"]]
     by_style, by_style_and_task = gold_by_style(rng, prompts["test"])
     meta = {
@@ -183,14 +201,19 @@ def generate(out_dir=DEFAULT_DIR, seed=1337, corpus_mb=4.0, vocab_size=2048, n_s
 
 
 def is_complete(out_dir):
-    """True if out_dir holds a complete world of this version: meta.json (written last) with a test split."""
+    """True if out_dir holds a complete world of this version: meta.json (written last) with a test split and
+    the tool demonstrations."""
     meta = Path(out_dir) / "meta.json"
-    return meta.exists() and "test" in json.loads(meta.read_text()).get("splits", {})
+    if not meta.exists():
+        return False
+    splits = json.loads(meta.read_text()).get("splits", {})
+    return "test" in splits and "sft_tools" in splits.get("train", {})
 
 
 def ensure_tinyworld(out_dir=DEFAULT_DIR, seed=1337, **generate_kwargs):
     """The world's directory, generated first if it is not complete (see is_complete: a world written before
-    the validation/test split is rebuilt). generate_kwargs (corpus_mb, n_sft, ...) are passed to generate."""
+    the validation/test split or the tool demonstrations is rebuilt). generate_kwargs (corpus_mb, n_sft, ...)
+    are passed to generate."""
     out = Path(out_dir)
     if not is_complete(out):
         print(f"generating the tinyworld in {out} (once; a few seconds)")
