@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from model import GPT, GPTConfig
-from replies import PromptTooLong, generate_replies, reply_batch, stop_ids
+from replies import STOP_TOKENS, PromptTooLong, generate_replies, reply_batch, stop_ids
 from tokenizer import ASSISTANT, BOS, END, USER, render_prompt, special_id
 
 
@@ -18,7 +18,7 @@ def test_replies_match_their_tokens(tiny_enc, tiny_model):
     prompts = ["What is 2 plus 3?", "Hello!", "Where does Mia live?"]
     replies = generate_replies(tiny_model, tiny_enc, prompts, max_new_tokens=12, batch_size=2, seed=0)
     end = special_id(tiny_enc, END)
-    stops = {special_id(tiny_enc, t) for t in (USER, ASSISTANT, BOS)}
+    stops = {special_id(tiny_enc, t) for t in STOP_TOKENS if t != END}
     assert [r.prompt for r in replies] == prompts
     for r in replies:
         assert r.prompt_ids == render_prompt(tiny_enc, r.prompt) and 1 <= len(r.reply_ids) <= 12
@@ -70,4 +70,4 @@ def test_the_batch_layout_is_the_sampling_layout(tiny_enc, tiny_model):
 def test_a_prompt_that_fills_the_context_is_refused(tiny_enc, tiny_model):
     with pytest.raises(PromptTooLong, match="no room"):
         generate_replies(tiny_model, tiny_enc, ["word " * 80], max_new_tokens=4)
-    assert len(stop_ids(tiny_enc)) == 4
+    assert len(stop_ids(tiny_enc)) == len(STOP_TOKENS) == 6
