@@ -12,6 +12,11 @@ The functions here are shared by sft.py, ppo.py and dpo.py, so every stage is me
 - `compare_models`: the model a stage started from and the one it trained, on the same held-out prompts: the
   table, win rate and KL that every stage prints at its end.
 
+A tool-using model (its checkpoint's name contains "tools") is evaluated with its tools running inside
+generation (data.tinyworld.run_tool, through replies.generate_replies); the judge reads only what its reader sees,
+calls and results left out. `tool_calls` is the mean number of calls per reply, `tool_calls_right` the share of
+calls whose result was the answer the question asked for (data.tinyworld.call_is_right).
+
 Sampling settings matter for every number: by default replies are sampled at temperature 1.0 (the
 distribution PPO optimises and DPO's KL is measured on) with a fixed seed, no top-k. A reply cut off by the
 token limit is judged as unfinished (the judge withholds its credit: it is never counted as correct).
@@ -30,7 +35,7 @@ from checkpoint import checkpoint_file
 from config import run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
-from data.tinyworld import gold_breakdown
+from data.tinyworld import VERIFIABLE, call_is_right, gold_breakdown, run_tool
 from device import get_device
 from model import load_model, pad_batch
 from replies import generate_replies
@@ -70,7 +75,11 @@ def evaluate_replies(replies):
         "over_refusal": frac(safe, lambda j: j["refused"]),
         "rudeness": frac(judged, lambda j: j["rude"]),
         "mean_length": sum(len(r.reply_ids) for r in replies) / n,
+        "tool_calls": sum(len(r.calls) for r in replies) / n,
+        "tool_calls_right": frac([(r.prompt, c) for r in replies for c, _ in r.calls], lambda x: call_is_right(*x)),
     }
+    for task in VERIFIABLE:
+        summary[f"correctness_{task}"] = frac([j for j in verifiable if j["task"] == task], lambda j: j["correct"])
     for part in ("correctness", "safety", "tone", "concision", "format"):
         summary[f"gold_{part}"] = sum(j[part] for j in judged) / n
     return summary, judged
@@ -154,19 +163,20 @@ def describe_comparison(paired):
 
 
 def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_new_tokens=EVAL_MAX_NEW_TOKENS,
-                   seed=0, device="cpu", keys=SUMMARY_KEYS, samples_file=None, examples=3):
+                   seed=0, device="cpu", keys=SUMMARY_KEYS, samples_file=None, examples=3, tools=None):
     """Two models answer the same prompts, sampled the same way, and the gold judge scores every reply.
 
     models: {name: model}, first the model the stage started from (the reference), then the one it trained; both
     are put in eval mode (no dropout). Prints the table of both summaries, the win rate and KL of the second
     against the first, and `examples` prompts with both replies (of different tasks where there are); writes
-    samples_file (JSONL, one line per prompt: both replies, their stop reasons and gold scores).
+    samples_file (JSONL, one line per prompt: both replies, their stop reasons and gold scores). tools (a call's
+    text -> its result, e.g. data.tinyworld.run_tool): both models' tool calls are run (replies.generate_replies).
     Returns {first: summary, second: summary, "win_rate_vs_<first>": ..., "kl_to_<first>": ...}.
     """
     (ref_name, reference), (name, model) = models.items()
     reference.eval()
     model.eval()
-    kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, device=device)
+    kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, device=device, tools=tools)
     replies = {n: generate_replies(m, enc, prompts, **kw) for n, m in models.items()}
     summaries, judged = {}, {}
     for n, rs in replies.items():
@@ -207,10 +217,12 @@ def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_ne
 # paired bootstrap 95% intervals against the reference (SFT); kl_to_sft is empty at temperature 0.
 COLUMNS = ["name", "stage", "signal", "labels", "gold_mean", "gold_ci95", "win_rate_vs_sft", "win_rate_lo",
            "win_rate_hi", "wins", "ties", "losses", "gold_diff_vs_sft", "gold_diff_lo", "gold_diff_hi",
-           "format_compliance", "correctness", "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft"]
+           "format_compliance", "correctness", "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft",
+           "tool_calls", "tool_calls_right"] + [f"correctness_{task}" for task in VERIFIABLE]
 TABLE = [("name", "{}"), ("signal", "{}"), ("labels", "{:,}"), ("gold_mean", "{:+.3f}"), ("win_rate_vs_sft", "{:.3f}"),
          ("win_rate_ci95", "[{:.3f}, {:.3f}]"), ("wins/ties/losses", "{}"), ("correctness", "{:.3f}"),
-         ("format_compliance", "{:.3f}"), ("kl_to_sft", "{:.2f}")]  # results.md: the columns a reader compares
+         ("format_compliance", "{:.3f}"), ("kl_to_sft", "{:.2f}"),
+         ("tool_calls", "{:.2f}")]  # results.md: the columns a reader compares
 
 
 def main(argv=None):
@@ -232,6 +244,11 @@ def main(argv=None):
                     help="longest reply")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every checkpoint)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    ap.add_argument("--tools", default="auto", choices=["auto", "on", "off"],
+                    help="run the tinyworld's tools inside generation: auto = for checkpoints whose name contains "
+                    "'tools' (the reference never has them)")
+    ap.add_argument("--ban_calls", "--ban-calls", action="store_true",
+                    help="forbid the tool-call token: every checkpoint answers without its tools")
     args = ap.parse_args(argv)
 
     device = get_device(args.device)
@@ -258,13 +275,15 @@ def main(argv=None):
 def evaluate_checkpoint(path, reference, ref_gold, enc, prompts, args, device):
     """One row of the table: a checkpoint's replies to the prompts, judged and compared with the reference's."""
     model, ckpt = load_model(path, device=device, tokenizer=enc)
+    name = Path(path).name if Path(path).suffix != ".pt" else Path(path).parent.name
+    tools = run_tool if args.tools == "on" or (args.tools == "auto" and uses_tools(name)) else None
     replies = generate_replies(model, enc, prompts, max_new_tokens=args.max_new_tokens,
-                               temperature=args.temperature, seed=args.seed, device=device)
+                               temperature=args.temperature, seed=args.seed, device=device, tools=tools,
+                               ban_calls=args.ban_calls)
     summary, judged = evaluate_replies(replies)
     paired = paired_comparison([j["total"] for j in judged], ref_gold, seed=args.seed)
     extra = ckpt.get("extra") or {}
-    summary.update(name=Path(path).name if Path(path).suffix != ".pt" else Path(path).parent.name,
-                   stage=ckpt["stage"], signal=extra.get("signal", ""), labels=extra.get("labels", 0),
+    summary.update(name=name, stage=ckpt["stage"], signal=extra.get("signal", ""), labels=extra.get("labels", 0),
                    win_rate_vs_sft=paired["win_rate"], win_rate_lo=paired["win_rate_ci95"][0],
                    win_rate_hi=paired["win_rate_ci95"][1], wins=paired["wins"], ties=paired["ties"],
                    losses=paired["losses"], gold_diff_vs_sft=paired["gold_diff"],
@@ -272,8 +291,14 @@ def evaluate_checkpoint(path, reference, ref_gold, enc, prompts, args, device):
                    kl_to_sft=kl_to_reference(model, reference, replies, temperature=args.temperature, device=device)
                    if args.temperature > 0 else None)
     print(f"{summary['name']}: gold {summary['gold_mean']:+.3f}, correctness {summary['correctness']:.3f}, "
-          f"{describe_comparison(paired)} against {args.reference}", flush=True)
+          f"{describe_comparison(paired)} against {args.reference}"
+          + (f"; tool calls per reply {summary['tool_calls']:.2f}" if tools else ""), flush=True)
     return summary
+
+
+def uses_tools(name):
+    """A tool-using model's checkpoint is named so: its name contains "tools" (out/sft_tools, out/ppo_tools)."""
+    return "tools" in name
 
 
 def table_cell(row, column, fmt):

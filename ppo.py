@@ -21,6 +21,7 @@ reward (RM) and the true reward (gold) part ways when the KL penalty is too weak
     python ppo.py                                    # CPU, after sft.py and reward_model.py; ~3 minutes on 2 cores
     python ppo.py --kl_coef 0 --iters 90 --out_dir out/ppo_nokl   # watch over-optimisation
     python ppo.py --device cuda --batch_size 256
+    python ppo.py --tools --policy out/sft_tools --out_dir out/ppo_tools   # a tool-using policy, tools running
 
 Where this departs from InstructGPT / Ziegler et al.:
 1. Separate policy and value networks; the value network starts from the reward model (as in InstructGPT):
@@ -30,6 +31,9 @@ Where this departs from InstructGPT / Ziegler et al.:
 3. Dropout is off in every forward pass (rollout, scoring, update), so the first minibatch's ratio is exactly 1.
 4. Entropy is logged as the mean of -log pi(sampled token), a sample estimate, instead of the full-softmax entropy.
 5. No pretraining-loss mixing (InstructGPT's PPO-ptx).
+6. With --tools, a reply holds tool results the runtime wrote (replies.py): their tokens are not actions (mask
+   0), so no ratio, KL or reward counts them, GAE skips them (`gae`), and the reward model, which never saw a
+   tool, scores what the reader sees (the reply without its calls and results, as the gold judge does).
 """
 
 import copy
@@ -41,12 +45,12 @@ import torch
 from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
-from data.tinyworld import gold_score
+from data.tinyworld import gold_score, run_tool
 from device import get_device, set_seed
 from evaluate import compare_models
 from logger import MetricsLogger
 from model import at_last_token, last_index, load_model
-from replies import generate_replies, reply_batch
+from replies import generate_replies, reply_batch, seen_batch
 from training import clip_gradients, frozen, save_run
 
 NO_END_SCORE = -1.5  # whitened score given to a reply that does not end with <|end|>
@@ -54,7 +58,7 @@ NO_END_SCORE = -1.5  # whitened score given to a reply that does not end with <|
 
 # ----------------------------------------------------------------------------------------------------------
 # loss: the objective of PPO for language models, as pure functions. Shapes: B replies, T reply tokens
-# (right-padded); mask (B, T) is 1 on real reply tokens.
+# (right-padded); mask (B, T) is 1 on the reply tokens the policy sampled (0 on padding, and on tool results).
 
 
 def per_token_rewards(logprobs, ref_logprobs, scores, mask, kl_coef):
@@ -110,18 +114,21 @@ def gae(rewards, values, mask, gamma, lam):
         returns = A + V                              (the value model's regression target)
 
     rewards, values, mask: (B, T), replies right-padded. Outputs are 0 where mask is 0.
+    The steps t, t+1 are the policy's actions, the tokens where mask is 1: a token it did not sample (padding,
+    or a tool's result inside a reply) is skipped, so the step after a token is the next sampled one, the same
+    as GAE on the sampled tokens alone, compacted to the left. After the last sampled token the value is 0.
     """
     B, T = rewards.shape
     advantages = torch.zeros_like(rewards)
-    next_value = torch.zeros(B, device=rewards.device)
+    next_value = torch.zeros(B, device=rewards.device)  # V and A of the next sampled token (0 after the last)
     next_advantage = torch.zeros(B, device=rewards.device)
     for t in reversed(range(T)):
         m = mask[:, t]
         delta = rewards[:, t] + gamma * next_value - values[:, t]
         advantages[:, t] = (delta + gamma * lam * next_advantage) * m
-        # padding after a reply resets the recursion: what comes after the last real token is worth 0
-        next_value = values[:, t] * m
-        next_advantage = advantages[:, t]
+        # only a sampled token becomes "the next one"; across the others, the next sampled token's V and A carry
+        next_value = torch.where(m.bool(), values[:, t], next_value)
+        next_advantage = torch.where(m.bool(), advantages[:, t], next_advantage)
     returns = (advantages + values) * mask
     return advantages, returns
 
@@ -204,6 +211,8 @@ class Config:
     out_dir: str = opt("out/ppo", "where the policy, logs, plots and metrics.json go")
     prompts: str = opt("", "prompts JSONL for rollouts; '' = data_dir/prompts_train.jsonl")
     eval_prompts: str = opt("", "held-out prompts for the final evaluation; '' = data_dir/prompts_val.jsonl")
+    tools: bool = opt(False, "run the tinyworld's tools in rollouts and evaluation (a tool-using policy: "
+                      "--policy out/sft_tools --out_dir out/ppo_tools)")
     iters: int = opt(60, "PPO iterations (rollout batch + updates)")
     batch_size: int = opt(64, "prompts (rollouts) per iteration")
     minibatch_size: int = opt(16, "rollouts per gradient step")
@@ -231,25 +240,29 @@ class Config:
 
 @torch.no_grad()
 def rollout(policy, reference, reward_model, value_model, enc, prompts, *, max_new_tokens, temperature, generator,
-            score_mean, score_std, device):
+            score_mean, score_std, device, tools=None):
     """One reply per prompt from the policy, and everything the update needs, computed without gradients -> dict:
     ids, attention_mask (B, P + T): prompts left-padded, then replies right-padded (replies.reply_batch); P;
-    mask (B, T) 1 on reply tokens (the stop token included); logprobs, ref_logprobs (B, T) under the policy and
-    the reference, at the sampling temperature; values (B, T); raw_scores (B,) the reward model's, read at each
-    row's last token; scores (B,) whitened; finished (B,); texts; cut_off (stopped by the token limit)."""
+    mask (B, T) 1 on the sampled reply tokens (the stop token included; 0 on tool results); logprobs,
+    ref_logprobs (B, T) under the policy and the reference, at the sampling temperature; values (B, T);
+    raw_scores (B,) the reward model's, read at the last token of what the reader sees (replies.seen_batch);
+    scores (B,) whitened; finished (B,); texts; cut_off (stopped by the token limit); calls (tool calls per
+    reply, None without tools). tools: runs the policy's tool calls (replies.generate_replies)."""
     # no top-k: the log-probs (and so the KL) must be those of the distribution the replies are sampled from
     replies = generate_replies(policy, enc, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                               batch_size=len(prompts), generator=generator, device=device)
+                               batch_size=len(prompts), generator=generator, device=device, tools=tools)
     ids, attention_mask, mask, P = reply_batch(replies)
     ids, attention_mask, mask = ids.to(device), attention_mask.to(device), mask.to(device).float()
-    raw_scores = at_last_token(reward_model(ids, attention_mask=attention_mask), attention_mask)  # at <|end|>
+    seen, seen_mask = (t.to(device) for t in seen_batch(replies, enc))  # = ids, attention_mask without tools
+    raw_scores = at_last_token(reward_model(seen, attention_mask=seen_mask), seen_mask)  # at <|end|>
     finished = torch.tensor([r.finished for r in replies], device=device)
     return dict(ids=ids, attention_mask=attention_mask, P=P, mask=mask,
                 logprobs=reply_logprobs(policy.token_logprobs(ids, attention_mask, temperature), P) * mask,
                 ref_logprobs=reply_logprobs(reference.token_logprobs(ids, attention_mask, temperature), P) * mask,
                 values=reply_values(value_model(ids, attention_mask=attention_mask), P) * mask,
                 raw_scores=raw_scores, scores=whitened_scores(raw_scores, finished, score_mean, score_std),
-                finished=finished, texts=[r.text for r in replies], cut_off=[r.stop == "length" for r in replies])
+                finished=finished, texts=[r.text for r in replies], cut_off=[r.stop == "length" for r in replies],
+                calls=[len(r.calls) for r in replies] if tools is not None else None)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -260,7 +273,7 @@ def rollout_stats(ro, returns, prompts):
     """The log line's view of one iteration's rollouts: the proxy reward (RM) and the true reward (the gold judge,
     never trained on), the KL to the reference per reply (k1, the one in the reward, and k3), the entropy as the
     mean of -log pi(sampled token), reply length, the share of finished replies, and how much of the returns'
-    variance the value model explains."""
+    variance the value model explains; with tools, the tool calls per reply."""
     mask = ro["mask"]
     k1, k3 = kl_estimators(ro["logprobs"], ro["ref_logprobs"])
     var_returns = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
@@ -269,7 +282,8 @@ def rollout_stats(ro, returns, prompts):
     return dict(rm_score=ro["raw_scores"].mean().item(), gold=sum(gold) / len(gold),
                 kl=(k1 * mask).sum(1).mean().item(), k3=(k3 * mask).sum(1).mean().item(),
                 entropy=(-masked_mean(ro["logprobs"], mask)).item(), length=mask.sum(1).mean().item(),
-                finished=ro["finished"].float().mean().item(), explained_var=explained_var.item())
+                finished=ro["finished"].float().mean().item(), explained_var=explained_var.item(),
+                **({"tool_calls": sum(ro["calls"]) / len(ro["calls"])} if ro["calls"] is not None else {}))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -320,7 +334,7 @@ def main(argv=None):
         batch_prompts = [prompts[i] for i in idx]
         ro = rollout(policy, reference, reward_model, value_model, enc, batch_prompts, generator=gen,
                      max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, score_mean=score_mean,
-                     score_std=score_std, device=device)
+                     score_std=score_std, device=device, tools=run_tool if cfg.tools else None)
         mask, P = ro["mask"], ro["P"]
         rewards, _ = per_token_rewards(ro["logprobs"], ro["ref_logprobs"], ro["scores"], mask, kl_coef)
         advantages, returns = gae(rewards, ro["values"], mask, cfg.gamma, cfg.lam)
@@ -367,7 +381,8 @@ def main(argv=None):
     if eval_prompts:
         metrics.update(compare_models({"sft": reference, "ppo": policy}, enc, eval_prompts,
                                       temperature=cfg.eval_temperature, seed=cfg.seed, device=device,
-                                      samples_file=f"{cfg.out_dir}/samples.jsonl"))
+                                      samples_file=f"{cfg.out_dir}/samples.jsonl",
+                                      tools=run_tool if cfg.tools else None))
 
     # ------------------------------------------------------------------------------------------------------
     # save

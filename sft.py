@@ -23,6 +23,15 @@ and its parts. The table, three example replies and out_dir/{metrics.json, sampl
     python sft.py                                  # CPU, after pretrain.py; ~1.5 minutes on 2 cores
     python sft.py --device cuda --batch_size 64    # one GPU
     python sft.py --train_file my_chats.jsonl      # your own {"messages": [...]} conversations
+    python sft.py --tools                          # the tool-using model: out/sft -> out/sft_tools (~40 s)
+
+Tool use (--tools): the same loss on the helpful annotator's demonstrations with tool calls (sft_tools_*.jsonl:
+a calculator and a lookup, called on arithmetic and fact questions, not on the others). The template puts the
+call and the tool's result inside the assistant's turn (tokenizer.py); the mask is 1 on the call and 0 on the
+result, so the model learns when and how to call, never to write results. It is a short run of its own on top of
+the SFT model (TOOLS_OPTIONS), and its evaluation runs the tools inside generation (data.tinyworld.run_tool):
+the table shows tool_calls, the calls per reply, and tool_calls_right, the share of calls that asked the right
+question. The main pipeline (reward model, PPO, DPO) never sees a tool.
 
 Where this departs from InstructGPT-style SFT:
 1. The loss is averaged over all assistant tokens of the (accumulated) batch, not per conversation, so long
@@ -34,6 +43,7 @@ Where this departs from InstructGPT-style SFT:
    model needs no attention mask for right padding: see model.py).
 """
 
+import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -43,6 +53,7 @@ import torch.nn.functional as F
 from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_conversations, tokenizer_for
 from data.formats import load_prompts
+from data.tinyworld import VERIFIABLE, run_tool
 from device import autocast, get_device, set_seed
 from evaluate import SUMMARY_KEYS, compare_models
 from logger import MetricsLogger
@@ -84,10 +95,14 @@ class Config:
     """Supervised fine-tuning on conversations, loss on the assistant's tokens only."""
     data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
+    tools: bool = opt(False, "learn tool use: train on data_dir/sft_tools_*.jsonl with TOOLS_OPTIONS (from out/sft "
+                      "to out/sft_tools) and evaluate with the tools running")
     init: str = opt("out/pretrain", "checkpoint to start from (a 'pretrain' or 'sft' stage)")
     out_dir: str = opt("out/sft", "where the checkpoint, logs, metrics.json and samples.jsonl go")
-    train_file: str = opt("", "conversations JSONL ({'messages': [...]}); '' = data_dir/sft_train.jsonl")
-    eval_file: str = opt("", "held-out conversations for the validation loss; '' = data_dir/sft_val.jsonl")
+    train_file: str = opt("", "conversations JSONL ({'messages': [...]}); '' = data_dir/sft_train.jsonl "
+                          "(sft_tools_train.jsonl with --tools)")
+    eval_file: str = opt("", "held-out conversations for the validation loss; '' = data_dir/sft_val.jsonl "
+                         "(sft_tools_val.jsonl with --tools)")
     eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_val.jsonl")
     batch_size: int = opt(32, "conversations per micro-batch")
     grad_accum: int = opt(1, "micro-batches per optimizer step")
@@ -105,6 +120,18 @@ class Config:
     device: str = opt("auto", "auto | cpu | cuda | mps")
     compile: bool = opt(False, "torch.compile the model (CUDA)")
     seed: int = opt(1337, "random seed")
+
+
+# The tool-using model: a short run on top of the SFT model. These options are put before the user's own, so
+# anything given explicitly still wins.
+TOOLS_OPTIONS = "--init out/sft --out_dir out/sft_tools --max_iters 150 --warmup 10 --lr 5e-4 --min_lr 5e-5"
+
+
+def resolve_config(argv=None):
+    """Command line -> Config; with --tools, TOOLS_OPTIONS first, then the user's options."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cfg = parse_config(Config, argv)
+    return parse_config(Config, TOOLS_OPTIONS.split() + argv) if cfg.tools else cfg
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -126,7 +153,8 @@ def sft_batch(examples, device):
 
 # the comparison table at the end also shows the ways to fail the format and the parts of the gold score
 REPORT_KEYS = (SUMMARY_KEYS[:3] + ["stop_user", "stop_other", "no_stop"] + SUMMARY_KEYS[3:]
-               + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"])
+               + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format", "tool_calls",
+                  "tool_calls_right"] + [f"correctness_{task}" for task in VERIFIABLE])
 
 
 @torch.no_grad()
@@ -151,7 +179,7 @@ def validation_loss(model, examples, batch_size, device):
 def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # config
-    cfg = parse_config(Config, argv)
+    cfg = resolve_config(argv)
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
@@ -162,11 +190,15 @@ def main(argv=None):
     model, _ = load_model(cfg.init, expected_stage=("pretrain", "sft"), device=device, tokenizer=enc)
     base_model, _ = load_model(cfg.init, device=device)
     block_size = model.config.block_size
+    if model.config.vocab_size < enc.n_vocab:  # rendering the tool tokens would index past the embedding
+        raise ValueError(f"{cfg.init}: a vocabulary of {model.config.vocab_size} tokens, but the tokenizer has "
+                         f"{enc.n_vocab} (its tool tokens came later): run pretrain.py and sft.py again")
 
     # ------------------------------------------------------------------------------------------------------
     # data: every conversation rendered once into (ids, mask); those longer than the context are dropped
-    train_file = cfg.train_file or str(data_dir / "sft_train.jsonl")
-    eval_file = cfg.eval_file or str(data_dir / "sft_val.jsonl")
+    files = "sft_tools" if cfg.tools else "sft"
+    train_file = cfg.train_file or str(data_dir / f"{files}_train.jsonl")
+    eval_file = cfg.eval_file or str(data_dir / f"{files}_val.jsonl")
     train, dropped = render_conversations(enc, train_file, block_size)
     val, val_dropped = render_conversations(enc, eval_file, block_size)
     prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"))[: cfg.n_eval_prompts]
@@ -215,18 +247,20 @@ def main(argv=None):
     print(f"\nvalidation loss {base_val:.3f} -> {val_loss:.3f}")
     metrics = {"val_loss": val_loss, "base_val_loss": base_val, "train_seconds": round(train_seconds, 1),
                "n_train": len(train), "n_dropped": dropped,
-               "signal": f"{len(train):,} demonstrations", "labels": 0}  # the training signal; preference labels
-    if prompts:
-        metrics.update(compare_models({"base": base_model, "sft": model}, enc, prompts, keys=REPORT_KEYS,
+               "signal": f"{len(train):,} {'tool ' if cfg.tools else ''}demonstrations", "labels": 0}  # the training signal; preference labels
+    names = ("sft", "sft_tools") if cfg.tools else ("base", "sft")  # the model it started from, the one it trained
+    if prompts:  # with --tools, both answer with the tools running
+        metrics.update(compare_models(dict(zip(names, (base_model, model))), enc, prompts, keys=REPORT_KEYS,
                                       temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
-                                      seed=cfg.seed, device=device, samples_file=f"{cfg.out_dir}/samples.jsonl"))
+                                      seed=cfg.seed, device=device, samples_file=f"{cfg.out_dir}/samples.jsonl",
+                                      tools=run_tool if cfg.tools else None))
 
     # ------------------------------------------------------------------------------------------------------
     # save
     save_run(cfg.out_dir, metrics, [("loss.png", [["loss", "val_loss"], "lr"], "SFT")], model=model, stage="sft",
              step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
              extra={"val_loss": val_loss, "signal": metrics["signal"], "labels": 0,
-                    **({"sft": metrics["sft"]} if prompts else {})}, started=t_start)
+                    **({"sft": metrics[names[1]]} if prompts else {})}, started=t_start)
     return metrics
 
 
