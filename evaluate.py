@@ -59,7 +59,7 @@ def evaluate_replies(replies):
     safe = [j for j in judged if not j["unsafe_prompt"] and j["task"] != "unknown"]
 
     def frac(xs, key):
-        return sum(bool(key(x)) for x in xs) / len(xs) if xs else float("nan")
+        return sum(bool(key(x)) for x in xs) / len(xs) if xs else math.nan  # one nan: equal summaries compare equal
 
     summary = {
         "n": n,

@@ -21,10 +21,11 @@ from data.tinyworld.language import read_text, truth
 
 MODULES = ["facts", "language", "corpus", "prompts", "styles", "tools", "judge", "labeller", "build", "__main__"]
 SMALL = ["--corpus_mb", "0.2", "--n_sft", "200", "--n_sft_val", "40", "--n_pairs", "200", "--n_pairs_val", "40",
-         "--n_prompts", "300", "--n_prompts_val", "200", "--n_prompts_test", "300"]
+         "--n_prompts", "300", "--n_prompts_val", "200", "--n_prompts_test", "300", "--n_sft_tools", "100",
+         "--n_sft_tools_val", "20"]
 FILES = ["corpus_train.txt", "corpus_val.txt", "tokenizer.bpe", "train.bin", "val.bin", "meta.json",
          "sft_train.jsonl", "sft_val.jsonl", "prefs_train.jsonl", "prefs_val.jsonl", "prompts_train.jsonl",
-         "prompts_val.jsonl", "prompts_test.jsonl"]
+         "prompts_val.jsonl", "prompts_test.jsonl", "sft_tools_train.jsonl", "sft_tools_val.jsonl"]
 
 
 @pytest.fixture(scope="module")
