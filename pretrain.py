@@ -218,6 +218,14 @@ def agree_over_processes(loss, stop, device, world_size):
     return t[0].item() / world_size, t[1].item() > 0
 
 
+def exit_interrupted(signal_name, step, out_dir, master):
+    """The end of an interrupted run: one line (from rank 0) saying what was saved and how to go on, exit code 130."""
+    if master:
+        print(f"interrupted ({signal_name}) after step {step}: saved {checkpoint_file(out_dir)}; continue with "
+              f"`python pretrain.py --resume --out_dir {out_dir}`", flush=True)
+    raise SystemExit(130)
+
+
 def leave_process_group():
     """DDP: every rank calls this on its way out, at the same point of the run. The barrier makes the other ranks
     wait while rank 0 evaluates, samples and saves, so that no rank tears the group down (and exits) while
@@ -342,6 +350,29 @@ def sample_documents(model, enc, n, max_tokens, seed, device):
 
 
 # ----------------------------------------------------------------------------------------------------------
+# one optimizer step's gradients
+
+
+def accumulate_gradients(model, tokens, cfg, step, world_size, rank, device):
+    """The gradients of one optimizer step, from cfg.grad_accum micro-batches of this process's windows, added up
+    in the parameters' .grad -> the step's mean loss on this process. Under DDP (model wrapped) the gradients
+    are all-reduced once, after the last micro-batch; the earlier ones skip it (no_sync)."""
+    loss_sum = 0.0
+    for micro in range(cfg.grad_accum):
+        seed = step_seed(cfg.seed, step, micro, cfg.grad_accum, world_size, rank)
+        x, y = get_batch(tokens, cfg.block_size, cfg.batch_size, torch.Generator().manual_seed(seed), device)  # (B, T)
+        torch.manual_seed(seed)  # dropout masks
+        last = micro == cfg.grad_accum - 1
+        with model.no_sync() if (world_size > 1 and not last) else contextlib.nullcontext():
+            with autocast(device):
+                logits = model(x)  # (B, T, V)
+            loss = causal_lm_loss(logits, y) / cfg.grad_accum  # the sum over micro-batches is the mean
+            loss.backward()
+        loss_sum += loss.item()
+    return loss_sum
+
+
+# ----------------------------------------------------------------------------------------------------------
 # main
 
 
@@ -398,19 +429,7 @@ def main(argv=None):
             t0 = time.time()
             lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
             set_lr(optimizer, lr)
-            loss_sum = 0.0
-            for micro in range(cfg.grad_accum):
-                seed = step_seed(cfg.seed, step, micro, cfg.grad_accum, world_size, rank)
-                x, y = get_batch(splits["train"], cfg.block_size, cfg.batch_size, torch.Generator().manual_seed(seed),
-                                 device)  # (B, T) each
-                torch.manual_seed(seed)  # dropout masks
-                last = micro == cfg.grad_accum - 1  # DDP: all-reduce the gradients once per step, after the last
-                with model.no_sync() if (ddp and not last) else contextlib.nullcontext():
-                    with autocast(device):
-                        logits = model(x)  # (B, T, V)
-                    loss = causal_lm_loss(logits, y) / cfg.grad_accum  # the sum over micro-batches is the mean
-                    loss.backward()
-                loss_sum += loss.item()
+            loss_sum = accumulate_gradients(model, splits["train"], cfg, step, world_size, rank, device)
             stop_now = stop.requested is not None
             if ddp:
                 loss_sum, stop_now = agree_over_processes(loss_sum, stop_now, device, world_size)
@@ -447,10 +466,7 @@ def main(argv=None):
         del model  # the DDP wrapper (raw_model stays)
         leave_process_group()
     if interrupted:
-        if master:
-            print(f"interrupted ({interrupted}) after step {step}: saved {checkpoint_file(out_dir)}; continue with "
-                  f"`python pretrain.py --resume --out_dir {out_dir}`", flush=True)
-        raise SystemExit(130)
+        exit_interrupted(interrupted, step, out_dir, master)
     if not master:
         return {}
 
