@@ -10,7 +10,9 @@ The functions here are shared by sft.py, ppo.py and dpo.py, so every stage is me
   rate and for the mean gold difference (how much the numbers would move with other prompts like these);
 - `kl_to_reference`: KL(policy || reference) estimated on the policy's own samples (refused at temperature 0);
 - `compare_models`: the model a stage started from and the one it trained, on the same held-out prompts: the
-  table, win rate and KL that every stage prints at its end.
+  table, win rate and KL that every stage prints at its end;
+- `solved`, `pass_at_k`, `problem_pass_rates`: the verifier's verdict on a reply to a word problem (the reward
+  of grpo.py and of ppo.py --reward verifier) and pass@k, each problem answered n times.
 
 A tool-using model (its checkpoint's name contains "tools") is evaluated with its tools running inside
 generation (data.tinyworld.run_tool, through replies.generate_replies); the judge reads only what its reader sees,
@@ -35,7 +37,8 @@ from checkpoint import checkpoint_file
 from config import run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
-from data.tinyworld import VERIFIABLE, call_is_right, gold_breakdown, run_tool
+from data.tinyworld import (VERIFIABLE, call_is_right, check_answer, gold_breakdown, parse_problem,
+                            reasons_step_by_step, run_tool)
 from device import get_device
 from model import load_model, pad_batch
 from replies import generate_replies
@@ -210,6 +213,49 @@ def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_ne
 
 
 # ----------------------------------------------------------------------------------------------------------
+# word problems: the verifier, and pass@k
+
+
+def solved(reply):
+    """The verifier's verdict on a reply (replies.Reply) to a word problem: it ended with <|end|> and its final
+    answer is the problem's (data.tinyworld.check_answer). A reply that never ends solves nothing."""
+    return reply.finished and check_answer(reply.prompt, reply.text)
+
+
+def pass_at_k(n, c, k):
+    """The chance that at least one of k replies is right, estimated without bias from n >= k sampled replies of
+    which c are right (Chen et al. 2021): 1 - C(n - c, k) / C(n, k), the share of k-subsets of the n replies
+    that hold a right one."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, not n={n}, c={c}, k={k}")
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def problem_pass_rates(model, enc, problems, *, n=8, ks=None, temperature=EVAL_TEMPERATURE,
+                       max_new_tokens=EVAL_MAX_NEW_TOKENS, seed=0, device="cpu", batch_size=64, tools=None,
+                       ban_calls=False):
+    """Each word problem answered n times, sampled at `temperature` from a generator seeded with `seed` -> {"pass@k"
+    for each k of ks (default 1 and n): the mean over problems of pass_at_k(n, right replies, k), "problems",
+    "samples": n,
+    "step_by_step": the share of replies that reason before they answer, "mean_length": reply tokens,
+    "format_compliance": the share that ended with <|end|>}. tools, ban_calls: as in replies.generate_replies."""
+    if temperature <= 0:
+        raise ValueError("pass@k counts sampled replies: the temperature must be above 0")
+    if not problems:
+        raise ValueError("no word problems to answer")
+    replies = generate_replies(model, enc, [p for p in problems for _ in range(n)], max_new_tokens=max_new_tokens,
+                               temperature=temperature, seed=seed, device=device, batch_size=batch_size, tools=tools,
+                               ban_calls=ban_calls)
+    right = [sum(solved(r) for r in replies[i * n: (i + 1) * n]) for i in range(len(problems))]
+    out = {f"pass@{k}": sum(pass_at_k(n, c, k) for c in right) / len(problems) for k in ks or sorted({1, n})}
+    out.update(problems=len(problems), samples=n,
+               step_by_step=sum(reasons_step_by_step(r.text) for r in replies) / len(replies),
+               mean_length=sum(len(r.reply_ids) for r in replies) / len(replies),
+               format_compliance=sum(r.finished for r in replies) / len(replies))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
 # the command line: every stage side by side
 
 # results.csv: one row per checkpoint. signal/labels: where the model's training signal came from and how many
@@ -218,16 +264,17 @@ def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_ne
 COLUMNS = ["name", "stage", "signal", "labels", "gold_mean", "gold_ci95", "win_rate_vs_sft", "win_rate_lo",
            "win_rate_hi", "wins", "ties", "losses", "gold_diff_vs_sft", "gold_diff_lo", "gold_diff_hi",
            "format_compliance", "correctness", "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft",
+           "pass@1", "pass@8",  # pass@k: the split's word problems, each answered 8 times (problem_pass_rates)
            "tool_calls", "tool_calls_right"] + [f"correctness_{task}" for task in VERIFIABLE]
 TABLE = [("name", "{}"), ("signal", "{}"), ("labels", "{:,}"), ("gold_mean", "{:+.3f}"), ("win_rate_vs_sft", "{:.3f}"),
          ("win_rate_ci95", "[{:.3f}, {:.3f}]"), ("wins/ties/losses", "{}"), ("correctness", "{:.3f}"),
-         ("format_compliance", "{:.3f}"), ("kl_to_sft", "{:.2f}"),
-         ("tool_calls", "{:.2f}")]  # results.md: the columns a reader compares
+         ("format_compliance", "{:.3f}"), ("kl_to_sft", "{:.2f}"), ("pass@1", "{:.3f}"),
+         ("pass@8", "{:.3f}"), ("tool_calls", "{:.2f}")]  # results.md: the columns a reader compares
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Evaluate checkpoints side by side under the tinyworld's gold judge.")
-    ap.add_argument("--checkpoints", nargs="+", default=["out/pretrain", "out/sft", "out/ppo", "out/dpo"],
+    ap.add_argument("--checkpoints", nargs="+", default=["out/pretrain", "out/sft", "out/ppo", "out/dpo", "out/grpo"],
                     help="checkpoint directories or files; extra ones (other betas...) add points to the frontier")
     ap.add_argument("--reference", default="out/sft", help="the SFT checkpoint: win rates and KL are against it")
     ap.add_argument("--out", default="out/eval", help="where results.md, results.csv and frontier.png go")
@@ -290,6 +337,12 @@ def evaluate_checkpoint(path, reference, ref_gold, enc, prompts, args, device):
                    gold_diff_lo=paired["gold_diff_ci95"][0], gold_diff_hi=paired["gold_diff_ci95"][1],
                    kl_to_sft=kl_to_reference(model, reference, replies, temperature=args.temperature, device=device)
                    if args.temperature > 0 else None)
+    problems = [p for p in prompts if parse_problem(p)]
+    if problems and args.temperature > 0:  # pass@1 and pass@8 on the split's word problems
+        summary.update({k: v for k, v in problem_pass_rates(model, enc, problems, temperature=args.temperature,
+                                                            max_new_tokens=args.max_new_tokens, seed=args.seed,
+                                                            device=device, tools=tools,
+                                                            ban_calls=args.ban_calls).items() if k.startswith("pass@")})
     print(f"{summary['name']}: gold {summary['gold_mean']:+.3f}, correctness {summary['correctness']:.3f}, "
           f"{describe_comparison(paired)} against {args.reference}"
           + (f"; tool calls per reply {summary['tool_calls']:.2f}" if tools else ""), flush=True)

@@ -10,8 +10,8 @@ import torch
 
 import ppo
 from data.formats import DataError, load_conversations
-from data.tinyworld import (ANIMALS, PEOPLE, answer_of, call_is_right, gold_score, parse_prompt, run_tool,
-                            tool_call, tool_conversation)
+from data.tinyworld import (ANIMALS, PEOPLE, TOOL_TASKS, answer_of, call_is_right, gold_score, parse_prompt,
+                            run_tool, tool_call, tool_conversation)
 from data.tinyworld.facts import ANIMAL_ATTRIBUTES, PERSON_ATTRIBUTES, animal_fact, number_word, person_fact, size
 from evaluate import evaluate_replies
 from model import GPT, GPTConfig, pad_batch
@@ -84,7 +84,7 @@ def test_tool_turns_out_of_place_are_clear_errors(tiny_enc, tmp_path, roles, whe
 def test_the_tool_demonstrations_load_and_call_where_a_tool_helps(tiny_world, tiny_enc):
     convs = load_conversations(tiny_world / "sft_tools_train.jsonl")
     records = [json.loads(line) for line in (tiny_world / "sft_tools_train.jsonl").read_text().splitlines()]
-    assert {r["task"] for r in records if r["tool"]} == {"arithmetic", "fact"}
+    assert {r["task"] for r in records if r["tool"]} == set(TOOL_TASKS) == {"arithmetic", "fact", "problem"}
     assert {r["task"] for r in records if not r["tool"]} >= {"greeting", "story", "unsafe", "compare"}
     for conv, record in zip(convs, records):
         prompt, text = conv[0]["content"], conv[-1]["content"]

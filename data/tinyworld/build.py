@@ -8,7 +8,9 @@ Files (train / held-out):
 - prompts_train.jsonl (PPO's rollouts), prompts_val.jsonl (where stages choose hyperparameters),
   prompts_test.jsonl (what the README reports): {"prompt", "task", "kind", "key"}; the three splits ask
   about disjoint combinations (prompts.split_combinations);
-- sft_train.jsonl, sft_val.jsonl: {"messages": [...], "task", "style"};
+- sft_train.jsonl, sft_val.jsonl: {"messages": [...], "task", "style"}, word problems worked out step by step
+  (where the annotator's style does: a terse one answers at once); sft_train_direct.jsonl: the same training
+  conversations with every word problem answered directly (to measure what reasoning first buys);
 - sft_tools_train.jsonl, sft_tools_val.jsonl: {"messages": [...], "task", "tool"}: the helpful annotator's
   demonstrations with tool calls (tools.tool_conversation: a "call" and a "result" message before the reply on
   the TOOL_TASKS), for the tool-using model (sft.py --tools); drawn from a random stream of their own, so the
@@ -56,14 +58,22 @@ def make_prompts(rng, n, split):
 
 
 def make_sft(rng, prompts):
-    """One demonstration per prompt, by an annotator drawn from the style mixture."""
-    rows = []
+    """One demonstration per prompt, by an annotator drawn from the style mixture -> (rows, direct_rows): the
+    same demonstrations twice, word problems worked out step by step in the first, answered directly in the
+    second (each problem's reply drawn from its own seed, so both files are otherwise identical)."""
+    rows, direct_rows = [], []
     for p in prompts:
         style = sample_style(rng, p["prompt"])
-        rows.append({"messages": [{"role": "user", "content": p["prompt"]},
-                                  {"role": "assistant", "content": style_reply(rng, p["prompt"], style)}],
-                     "task": p["task"], "style": style})
-    return rows
+        if p["task"] == "problem":
+            seed = rng.getrandbits(32)
+            reply, direct = (style_reply(random.Random(seed), p["prompt"], style, reasoning)
+                             for reasoning in ("step_by_step", "direct"))
+        else:
+            reply = direct = style_reply(rng, p["prompt"], style)
+        for out, content in ((rows, reply), (direct_rows, direct)):
+            out.append({"messages": [{"role": "user", "content": p["prompt"]},
+                                     {"role": "assistant", "content": content}], "task": p["task"], "style": style})
+    return rows, direct_rows
 
 
 def make_sft_tools(rng, prompts):
@@ -107,8 +117,8 @@ def gold_by_style(rng, prompts):
 
 def _ask(rng):
     """A training question of a verifiable task and a helpful answer: the exchanges of the corpus's Q/A prose
-    (no held-out question appears in the corpus)."""
-    prompt = make_prompt(rng, rng.choice(VERIFIABLE), "train")[0]
+    (no held-out question appears in the corpus, and no word problem: the corpus teaches only their steps)."""
+    prompt = make_prompt(rng, rng.choice([t for t in VERIFIABLE if t != "problem"]), "train")[0]
     return prompt, style_reply(rng, prompt, "helpful")
 
 
@@ -169,7 +179,10 @@ def generate(out_dir=DEFAULT_DIR, seed=1337, corpus_mb=4.0, vocab_size=2048, n_s
         prompts[split] = make_prompts(rng, counts[split]["prompts"], split)
         _write_jsonl(out / f"prompts_{split}.jsonl", prompts[split])
         if split != "test":
-            _write_jsonl(out / f"sft_{split}.jsonl", make_sft(rng, make_prompts(rng, counts[split]["sft"], split)))
+            sft, sft_direct = make_sft(rng, make_prompts(rng, counts[split]["sft"], split))
+            _write_jsonl(out / f"sft_{split}.jsonl", sft)
+            if split == "train":
+                _write_jsonl(out / "sft_train_direct.jsonl", sft_direct)
             pairs[split] = make_pairs(rng, make_prompts(rng, counts[split]["pairs"], split))
             _write_jsonl(out / f"prefs_{split}.jsonl", pairs[split])
     tools_rng = random.Random(f"tools-{seed}")  # a stream of its own: the files above do not depend on it

@@ -17,8 +17,10 @@ The calculator is a small parser (numbers and operations, one word at a time), n
     >>> run_tool("calc 4 plus plus 9")
     'error: calc takes numbers joined by plus or minus, like "calc 4 plus 9"'
 
-The helpful annotator calls a tool where one helps, on TOOL_TASKS (arithmetic and fact questions), and
-answers the other tasks as it always does; `tool_conversation` writes such a demonstration:
+The helpful annotator calls a tool where one helps, on TOOL_TASKS (arithmetic, facts and word problems: one
+calculation of the whole chain, "Mia has 3 kites. Tom gives her 4 more. Then she loses 2. ..." -> "calc 3 plus
+4 minus 2", and then the answer at once, the steps being the calculator's), and answers the other tasks as it
+always does; `tool_conversation` writes such a demonstration:
 
     >>> import random
     >>> [m["role"] + ": " + m["content"] for m in tool_conversation(random.Random(0), "Where does Mia live?")]
@@ -31,11 +33,12 @@ import re
 
 from .facts import (ANIMAL_ATTRIBUTES, ANIMALS, PEOPLE, PERSON_ATTRIBUTES, WORD_TO_NUMBER, animal_fact, number_word,
                     person_fact, size)
+from .problems import chain_steps
 from .prompts import FACT_ATTRIBUTE, TASK_OF, answer_of, parse_prompt, prompt_form
 from .styles import style_reply
 
 TOOLS = ("calc", "lookup")
-TOOL_TASKS = ("arithmetic", "fact")  # the tasks whose demonstrations call a tool
+TOOL_TASKS = ("arithmetic", "fact", "problem")  # the tasks whose demonstrations call a tool
 MAX_CALL_CHARS = 200  # a longer call is not read
 MAX_TERMS = 20  # numbers in one calculation, at most
 CALC_HELP = 'error: calc takes numbers joined by plus or minus, like "calc 4 plus 9"'
@@ -121,23 +124,29 @@ def tool_call(prompt):
     """The call the helpful annotator makes for a prompt of TOOL_TASKS, in the prompt's number form
     ("What do you get if you take 3 from 9?" -> "calc 9 minus 3"); None for a prompt no tool helps with."""
     kind, f = parse_prompt(prompt)
-    if TASK_OF.get(kind) not in TOOL_TASKS:
+    task = TASK_OF.get(kind)
+    if task not in TOOL_TASKS:
         return None
-    if kind in ("arithmetic_plus", "arithmetic_minus"):
-        form = prompt_form(prompt)
-        say = str if form == "digits" else number_word
+    say = str if prompt_form(prompt) == "digits" else number_word
+    if task == "arithmetic":
         return f"calc {say(f['a'])} {'plus' if kind == 'arithmetic_plus' else 'minus'} {say(f['b'])}"
+    if task == "problem":  # the whole chain in one calculation: "3+4-2" -> "calc 3 plus 4 minus 2"
+        start, steps = chain_steps(f["chain"])
+        return "calc " + " ".join([say(start)] + [f"{'plus' if s > 0 else 'minus'} {say(abs(s))}" for s in steps])
     return f"lookup {f.get('p') or f.get('x')} {FACT_ATTRIBUTE[kind]}"
 
 
 def tool_conversation(rng, prompt):
     """A helpful demonstration for `prompt`, as messages: the user's prompt, then, for TOOL_TASKS, the call and
-    its result, then the helpful reply (the same text the helpful annotator writes without a tool)."""
+    its result, then the helpful reply (the same text the helpful annotator writes without a tool; for a word
+    problem the direct answer, since the calculator did the steps)."""
     messages = [{"role": "user", "content": prompt}]
     call = tool_call(prompt)
-    if call is not None:
-        messages += [{"role": "call", "content": call}, {"role": "result", "content": run_tool(call)}]
-    return messages + [{"role": "assistant", "content": style_reply(rng, prompt, "helpful")}]
+    if call is None:
+        return messages + [{"role": "assistant", "content": style_reply(rng, prompt, "helpful")}]
+    reasoning = "direct" if TASK_OF.get(parse_prompt(prompt)[0]) == "problem" else "step_by_step"
+    return messages + [{"role": "call", "content": call}, {"role": "result", "content": run_tool(call)},
+                       {"role": "assistant", "content": style_reply(rng, prompt, "helpful", reasoning)}]
 
 
 def call_is_right(prompt, call):
