@@ -238,7 +238,8 @@ def problem_pass_rates(model, enc, problems, *, n=8, ks=None, temperature=EVAL_T
     for each k of ks (default 1 and n): the mean over problems of pass_at_k(n, right replies, k), "problems",
     "samples": n,
     "step_by_step": the share of replies that reason before they answer, "mean_length": reply tokens,
-    "format_compliance": the share that ended with <|end|>}. tools, ban_calls: as in replies.generate_replies."""
+    "format_compliance": the share that ended with <|end|>, "tool_calls": per reply}. tools, ban_calls: as in
+    replies.generate_replies."""
     if temperature <= 0:
         raise ValueError("pass@k counts sampled replies: the temperature must be above 0")
     if not problems:
@@ -251,7 +252,8 @@ def problem_pass_rates(model, enc, problems, *, n=8, ks=None, temperature=EVAL_T
     out.update(problems=len(problems), samples=n,
                step_by_step=sum(reasons_step_by_step(r.text) for r in replies) / len(replies),
                mean_length=sum(len(r.reply_ids) for r in replies) / len(replies),
-               format_compliance=sum(r.finished for r in replies) / len(replies))
+               format_compliance=sum(r.finished for r in replies) / len(replies),
+               tool_calls=sum(len(r.calls) for r in replies) / len(replies))
     return out
 
 

@@ -26,6 +26,7 @@ held-out prompts once (the gold judge's mean: does reasoning RL cost tone or saf
     python grpo.py --advantage dr_grpo               # Dr. GRPO: no std, token sums over a constant
     python grpo.py --advantage rloo --kl_coef 0      # RLOO's leave-one-out baseline, no KL term
     python grpo.py --device cuda --prompts_per_iter 64
+    python grpo.py --tools --policy out/sft_tools --out_dir out/grpo_tools   # a tool-using policy, tools running
 
 Where this departs from DeepSeekMath's GRPO (Shao et al. 2024), and why:
 1. By default the loss averages the terms of all the tokens of a minibatch (each token weighs the same, as in
@@ -39,6 +40,8 @@ Where this departs from DeepSeekMath's GRPO (Shao et al. 2024), and why:
    its replies feel only the KL term.
 5. Dropout is off in every forward pass (rollout, scoring, update), so the first minibatch's ratio is exactly 1.
 6. Small: N = 16 problems x G = 8 replies per iteration, a model of about a million parameters.
+7. With --tools, the policy's tool calls run inside its replies (replies.py): the results the runtime wrote have
+   mask 0, so they are in no ratio, KL or mean; the verifier reads what the reader sees.
 """
 
 import copy
@@ -50,7 +53,7 @@ import torch
 from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
-from data.tinyworld import parse_problem, reasons_step_by_step
+from data.tinyworld import parse_problem, reasons_step_by_step, run_tool
 from device import get_device, set_seed
 from evaluate import compare_models, problem_pass_rates, solved
 from logger import MetricsLogger
@@ -140,6 +143,8 @@ class Config:
     data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     policy: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
+    tools: bool = opt(False, "run the tinyworld's tools in rollouts and evaluation (a tool-using policy: "
+                      "--policy out/sft_tools --out_dir out/grpo_tools)")
     out_dir: str = opt("out/grpo", "where the policy, logs, plots and metrics.json go")
     prompts: str = opt("", "prompts JSONL whose word problems are trained on; '' = data_dir/prompts_train.jsonl")
     test_prompts: str = opt("", "prompts JSONL whose word problems measure pass@k; '' = data_dir/prompts_test.jsonl")
@@ -182,11 +187,11 @@ def word_problems(path, option):
 # evaluation
 
 
-def rollout_stats(ro, rewards, group_size):
+def rollout_stats(ro, rewards, group_size, tools=False):
     """The log line's view of one iteration's rollouts: the reward (the share of right replies), the share of
     groups that teach (both right and wrong replies in them), the share of replies that reason step by step, reply
     length in tokens, the share that ended, the KL to the reference per reply (k1 and k3) and the entropy as the
-    mean of -log pi(sampled token)."""
+    mean of -log pi(sampled token); with tools, the tool calls per reply."""
     mask = ro["mask"]
     k1, k3 = kl_estimators(ro["logprobs"], ro["ref_logprobs"])
     groups = rewards.view(-1, group_size)
@@ -194,14 +199,17 @@ def rollout_stats(ro, rewards, group_size):
                 step_by_step=sum(reasons_step_by_step(r.text) for r in ro["replies"]) / len(ro["replies"]),
                 length=mask.sum(1).mean().item(), finished=ro["finished"].float().mean().item(),
                 kl=(k1 * mask).sum(1).mean().item(), k3=(k3 * mask).sum(1).mean().item(),
-                entropy=(-masked_mean(ro["logprobs"], mask)).item())
+                entropy=(-masked_mean(ro["logprobs"], mask)).item(),
+                **({"tool_calls": sum(len(r.calls) for r in ro["replies"]) / len(ro["replies"])} if tools else {}))
 
 
 def evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device):
     """The SFT model (before) and the policy (after): pass@1 and pass@n on the test problems, each answered
     n = cfg.n_samples times at temperature 1, and the gold judge on the ordinary held-out prompts (compare_models:
     the table, win rate, KL) -> {"before": {...}, "after": {...}, "sft": ..., "grpo": ..., ...}."""
-    kw = dict(n=cfg.n_samples, temperature=1.0, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, device=device)
+    tools = run_tool if cfg.tools else None
+    kw = dict(n=cfg.n_samples, temperature=1.0, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, device=device,
+              tools=tools)
     metrics = {"before": problem_pass_rates(reference, enc, test_problems, **kw),
                "after": problem_pass_rates(policy, enc, test_problems, **kw)}
     print(f"\n{len(test_problems)} test problems, {cfg.n_samples} replies each at temperature 1:")
@@ -210,7 +218,7 @@ def evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device
     if ordinary:
         metrics.update(compare_models({"sft": reference, "grpo": policy}, enc, ordinary, temperature=1.0,
                                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, device=device,
-                                      samples_file=f"{cfg.out_dir}/samples.jsonl"))
+                                      samples_file=f"{cfg.out_dir}/samples.jsonl", tools=tools))
         metrics["before"]["gold_ordinary"], metrics["after"]["gold_ordinary"] = (
             metrics["sft"]["gold_mean"], metrics["grpo"]["gold_mean"])
     return metrics
@@ -265,7 +273,8 @@ def main(argv=None):
         idx = torch.randint(len(problems), (cfg.prompts_per_iter,), generator=order_gen).tolist()
         group_prompts = [problems[i] for i in idx for _ in range(cfg.group_size)]
         ro = rollout_batch(policy, reference, enc, group_prompts, max_new_tokens=cfg.max_new_tokens,
-                           temperature=cfg.temperature, generator=gen, device=device)
+                           temperature=cfg.temperature, generator=gen, device=device,
+                           tools=run_tool if cfg.tools else None)
         # 2. the verifier's reward; 3. each reply's advantage within its group
         rewards = torch.tensor([float(solved(r)) for r in ro["replies"]], device=device)
         advantages = group_advantages(rewards, cfg.group_size, cfg.advantage)
@@ -293,7 +302,7 @@ def main(argv=None):
         t_update = time.time() - t1
 
         n_tok = int(ro["attention_mask"].sum()) * (2 + 2 * cfg.epochs)  # forward passes over every token
-        logger.log(it, **rollout_stats(ro, rewards, cfg.group_size), **{k: sum(v) / len(v) for k, v in stats.items()},
+        logger.log(it, **rollout_stats(ro, rewards, cfg.group_size, cfg.tools), **{k: sum(v) / len(v) for k, v in stats.items()},
                    gen_s=t_gen, update_s=t_update, **{"tok/s": n_tok / (t_gen + t_update)})
     train_seconds = time.time() - t_start
 

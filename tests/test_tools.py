@@ -409,7 +409,7 @@ def test_ppo_rollout_with_tools_scores_what_the_reader_sees(tiny_enc):
 # tiny end-to-end runs
 
 
-def test_tiny_sft_tools_evaluate_and_ppo_tools(tiny_world, tiny_enc, tiny_ckpts, tmp_path):
+def test_tiny_sft_tools_evaluate_ppo_and_grpo_with_tools(tiny_world, tiny_enc, tiny_ckpts, tmp_path):
     import evaluate
     import sft
     tools_dir = tmp_path / "sft_tools"
@@ -432,4 +432,12 @@ def test_tiny_sft_tools_evaluate_and_ppo_tools(tiny_world, tiny_enc, tiny_ckpts,
               str(tiny_ckpts / "rm"), "--out_dir", str(tmp_path / "ppo_tools"), "--iters", "1", "--batch_size", "4",
               "--minibatch_size", "4", "--ppo_epochs", "1", "--max_new_tokens", "8", "--n_eval_prompts", "4"])
     log = [json.loads(line) for line in (tmp_path / "ppo_tools" / "log.jsonl").read_text().splitlines()]
+    assert "tool_calls" in log[0]
+    import grpo
+    metrics = grpo.main(["--tools", "--data_dir", str(tiny_world), "--policy", str(tools_dir), "--out_dir",
+                         str(tmp_path / "grpo_tools"), "--iters", "1", "--prompts_per_iter", "2", "--group_size", "2",
+                         "--minibatch_size", "4", "--max_new_tokens", "8", "--n_samples", "2",
+                         "--n_test_problems", "2", "--n_eval_prompts", "0"])
+    assert "tool_calls" in metrics["before"] and "tool_calls" in metrics["after"]
+    log = [json.loads(line) for line in (tmp_path / "grpo_tools" / "log.jsonl").read_text().splitlines()]
     assert "tool_calls" in log[0]
