@@ -276,7 +276,8 @@ TABLE = [("name", "{}"), ("signal", "{}"), ("labels", "{:,}"), ("gold_mean", "{:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Evaluate checkpoints side by side under the tinyworld's gold judge.")
-    ap.add_argument("--checkpoints", nargs="+", default=["out/pretrain", "out/sft", "out/ppo", "out/dpo", "out/grpo"],
+    ap.add_argument("--checkpoints", nargs="+",
+                    default=["out/pretrain", "out/sft", "out/ppo", "out/dpo", "out/grpo", "out/sft_tools"],
                     help="checkpoint directories or files; extra ones (other betas...) add points to the frontier")
     ap.add_argument("--reference", default="out/sft", help="the SFT checkpoint: win rates and KL are against it")
     ap.add_argument("--out", default="out/eval", help="where results.md, results.csv and frontier.png go")
