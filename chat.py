@@ -32,7 +32,8 @@ from model import load_model
 from replies import PromptTooLong, generate_replies, stop_ids
 from tokenizer import BOS, CALL, CALL_END, RESULT, RESULT_END, SPECIAL_TOKENS, special_id
 
-SHOW = {CALL: "[call: ", CALL_END: "] ", RESULT: "[result: ", RESULT_END: "] "}  # how tool calls are printed
+SHOW = {CALL: "[call: ", CALL_END: "] ", RESULT: "[result:", RESULT_END: "] "}  # how tool calls are printed (a
+# result's text starts with a space: tokenizer.result_ids)
 
 
 def reply(model, enc, messages, args, device, stream=None, tools=None):
@@ -44,7 +45,7 @@ def reply(model, enc, messages, args, device, stream=None, tools=None):
 
     def on_token(tokens):  # (1,): this step's token
         token = int(tokens[0])
-        if stream is not None and token not in stops:
+        if stream is not None and (token in shown or token not in stops):
             stream(shown.get(token) or enc.decode([token]))
 
     try:

@@ -441,3 +441,16 @@ def test_tiny_sft_tools_evaluate_ppo_and_grpo_with_tools(tiny_world, tiny_enc, t
     assert "tool_calls" in metrics["before"] and "tool_calls" in metrics["after"]
     log = [json.loads(line) for line in (tmp_path / "grpo_tools" / "log.jsonl").read_text().splitlines()]
     assert "tool_calls" in log[0]
+
+
+def test_chat_shows_the_calls_and_their_results(tiny_enc):
+    import argparse
+
+    import chat
+    model = scripted(tiny_gpt(tiny_enc), tiny_enc, copier(tiny_enc))
+    args = argparse.Namespace(max_new_tokens=40, temperature=1.0, top_k=0, seed=0)
+    shown = []
+    answer = chat.reply(model, tiny_enc, [{"role": "user", "content": "What is 2 plus 3?"}], args, "cpu",
+                        stream=shown.append, tools=run_tool)
+    assert "".join(shown) == "[call: calc 2 plus 3] [result: 5] It is 5."
+    assert chat.with_calls(answer) == "[call: calc 2 plus 3] [result: 5] It is 5."
