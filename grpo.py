@@ -42,6 +42,9 @@ Where this departs from DeepSeekMath's GRPO (Shao et al. 2024), and why:
 6. Small: N = 16 problems x G = 8 replies per iteration, a model of about a million parameters.
 7. With --tools, the policy's tool calls run inside its replies (replies.py): the results the runtime wrote have
    mask 0, so they are in no ratio, KL or mean; the verifier reads what the reader sees.
+
+Ctrl-C or SIGTERM stops the run after the current iteration and saves out_dir/ckpt.pt; `python grpo.py --resume`
+continues it exactly (the policy, its optimizer and the two random generators: rollout samples, problem order).
 """
 
 import copy
@@ -50,16 +53,16 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from config import opt, parse_config, run
-from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
-from data.formats import load_prompts
+from config import opt, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for
 from data.tinyworld import parse_problem, reasons_step_by_step, run_tool
 from device import get_device, set_seed
 from evaluate import compare_models, problem_pass_rates, solved
 from logger import MetricsLogger
 from model import load_model
 from rl import kl_estimators, masked_mean, ppo_diagnostics, reply_logprobs, rollout_batch
-from training import clip_gradients, frozen, save_run
+from training import (StopRequest, clip_gradients, frozen, prepare_out_dir, restore, resume_state, save_progress,
+                      save_run, start_or_resume)
 
 # ----------------------------------------------------------------------------------------------------------
 # loss: the objective of GRPO, as pure functions. Shapes: N prompts with G replies each, B = N * G replies in
@@ -146,27 +149,30 @@ class Config:
     tools: bool = opt(False, "run the tinyworld's tools in rollouts and evaluation (a tool-using policy: "
                       "--policy out/sft_tools --out_dir out/grpo_tools)")
     out_dir: str = opt("out/grpo", "where the policy, logs, plots and metrics.json go")
+    resume: bool = opt(False, "continue the stopped run in out_dir (Ctrl-C, SIGTERM) with its saved options")
     prompts: str = opt("", "prompts JSONL whose word problems are trained on; '' = data_dir/prompts_train.jsonl")
     test_prompts: str = opt("", "prompts JSONL whose word problems measure pass@k; '' = data_dir/prompts_test.jsonl")
     eval_prompts: str = opt("", "held-out prompts whose ordinary ones (not problems) the gold judge scores before and "
                                 "after; '' = data_dir/prompts_val.jsonl")
-    iters: int = opt(40, "iterations (a batch of groups of replies, then updates)")
-    prompts_per_iter: int = opt(16, "N: word problems per iteration")
-    group_size: int = opt(8, "G: replies sampled per problem")
-    minibatch_size: int = opt(32, "replies per gradient step")
-    epochs: int = opt(1, "passes over each batch of replies")
-    max_new_tokens: int = opt(64, "longest reply (in rollouts and in the pass@k evaluation)")
-    temperature: float = opt(1.0, "sampling temperature, used the same way when re-scoring log-probs")
-    advantage: str = opt("grpo", "grpo: (r - mean) / std in the group | dr_grpo: r - mean | rloo: leave-one-out")
+    iters: int = opt(40, "iterations (a batch of groups of replies, then updates)", at_least=1)
+    prompts_per_iter: int = opt(16, "N: word problems per iteration", at_least=1)
+    group_size: int = opt(8, "G: replies sampled per problem (2 or more: a group of one has no baseline)", at_least=2)
+    minibatch_size: int = opt(32, "replies per gradient step", at_least=1)
+    epochs: int = opt(1, "passes over each batch of replies", at_least=1)
+    max_new_tokens: int = opt(64, "longest reply (in rollouts and in the pass@k evaluation)", at_least=1)
+    temperature: float = opt(1.0, "sampling temperature, used the same way when re-scoring log-probs", above=0)
+    advantage: str = opt("grpo", "grpo: (r - mean) / std in the group | dr_grpo: r - mean | rloo: leave-one-out",
+                         choices=("grpo", "dr_grpo", "rloo"))
     loss_agg: str = opt("", "how the tokens' terms make the loss: token | sequence | constant; '' = the "
-                            "estimator's own: constant for dr_grpo, token otherwise")
-    clip_eps: float = opt(0.2, "ratio clip")
-    kl_coef: float = opt(0.04, "coefficient of the k3 KL term in the loss (0 = none)")
-    lr: float = opt(5e-5, "learning rate")
-    grad_clip: float = opt(1.0, "gradient-norm clip")
-    n_samples: int = opt(8, "replies per test problem for pass@k (temperature 1)")
-    n_test_problems: int = opt(0, "the first n test problems (0 = all)")
-    n_eval_prompts: int = opt(300, "ordinary held-out prompts for the gold judge's before/after (0 = skip)")
+                            "estimator's own: constant for dr_grpo, token otherwise",
+                        choices=("",) + AGGREGATIONS)
+    clip_eps: float = opt(0.2, "ratio clip", above=0)
+    kl_coef: float = opt(0.04, "coefficient of the k3 KL term in the loss (0 = none)", at_least=0)
+    lr: float = opt(5e-5, "learning rate", at_least=0)
+    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)", at_least=0)
+    n_samples: int = opt(8, "replies per test problem for pass@k (temperature 1)", at_least=1)
+    n_test_problems: int = opt(0, "the first n test problems (0 = all)", at_least=0)
+    n_eval_prompts: int = opt(300, "ordinary held-out prompts for the gold judge's before/after (0 = skip)", at_least=0)
     device: str = opt("auto", "auto | cpu | cuda | mps")
     seed: int = opt(1337, "random seed")
 
@@ -175,9 +181,10 @@ class Config:
 # data
 
 
-def word_problems(path, option):
-    """The word problems among a prompts file: the prompts data.tinyworld.parse_problem reads."""
-    problems = [p for p in load_prompts(path) if parse_problem(p)]
+def word_problems(enc, path, option, block_size):
+    """The word problems among a prompts file (those that leave room for a reply in the context): the prompts
+    data.tinyworld.parse_problem reads."""
+    problems = [p for p in prompts_that_fit(enc, path, block_size) if parse_problem(p)]
     if not problems:
         raise ValueError(f"{path}: no word problem among its prompts ({option}: grpo.py needs the tinyworld's)")
     return problems
@@ -203,7 +210,7 @@ def rollout_stats(ro, rewards, group_size, tools=False):
                 **({"tool_calls": sum(len(r.calls) for r in ro["replies"]) / len(ro["replies"])} if tools else {}))
 
 
-def evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device):
+def evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device, out_dir):
     """The SFT model (before) and the policy (after): pass@1 and pass@n on the test problems, each answered
     n = cfg.n_samples times at temperature 1, and the gold judge on the ordinary held-out prompts (compare_models:
     the table, win rate, KL) -> {"before": {...}, "after": {...}, "sft": ..., "grpo": ..., ...}."""
@@ -218,7 +225,7 @@ def evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device
     if ordinary:
         metrics.update(compare_models({"sft": reference, "grpo": policy}, enc, ordinary, temperature=1.0,
                                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, device=device,
-                                      samples_file=f"{cfg.out_dir}/samples.jsonl", tools=tools))
+                                      samples_file=f"{out_dir}/samples.jsonl", tools=tools))
         metrics["before"]["gold_ordinary"], metrics["after"]["gold_ordinary"] = (
             metrics["sft"]["gold_mean"], metrics["grpo"]["gold_mean"])
     return metrics
@@ -231,15 +238,12 @@ def evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device
 def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # config
-    cfg = parse_config(Config, argv)
+    cfg, ckpt = start_or_resume(Config, argv, "grpo", last_step="iters")  # ckpt: the stopped run --resume continues
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
     enc = tokenizer_for(data_dir, cfg.tokenizer)
     loss_agg = cfg.loss_agg or ("constant" if cfg.advantage == "dr_grpo" else "token")
-    group_advantages(torch.zeros(cfg.group_size), cfg.group_size, cfg.advantage)  # a bad option fails here, not later
-    if loss_agg not in AGGREGATIONS:
-        raise ValueError(f"--loss_agg must be one of {AGGREGATIONS} (or ''), not {cfg.loss_agg!r}")
 
     # ------------------------------------------------------------------------------------------------------
     # model: the policy (trained) and the reference (the frozen SFT model); both in eval mode: dropout is off
@@ -249,11 +253,12 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # data: word problems to train on, held-out ones for pass@k, and the ordinary held-out prompts
-    problems = word_problems(cfg.prompts or str(data_dir / "prompts_train.jsonl"), "--prompts")
-    test_problems = word_problems(cfg.test_prompts or str(data_dir / "prompts_test.jsonl"), "--test_prompts")
-    test_problems = test_problems[: cfg.n_test_problems or None]
+    block_size = policy.config.block_size
+    problems = word_problems(enc, cfg.prompts or str(data_dir / "prompts_train.jsonl"), "--prompts", block_size)
+    test_problems = word_problems(enc, cfg.test_prompts or str(data_dir / "prompts_test.jsonl"), "--test_prompts",
+                                  block_size)[: cfg.n_test_problems or None]
     eval_file = cfg.eval_prompts or str(data_dir / "prompts_val.jsonl")
-    ordinary = [p for p in load_prompts(eval_file) if not parse_problem(p)][: cfg.n_eval_prompts]
+    ordinary = [p for p in prompts_that_fit(enc, eval_file, block_size) if not parse_problem(p)][: cfg.n_eval_prompts]
     print(f"{len(problems)} word problems to train on, {len(test_problems)} to test on, {len(ordinary)} ordinary "
           f"held-out prompts; advantage {cfg.advantage}, loss aggregated by {loss_agg}")
 
@@ -262,48 +267,57 @@ def main(argv=None):
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
 
     # ------------------------------------------------------------------------------------------------------
-    # training loop
-    logger = MetricsLogger(cfg.out_dir, "grpo")
+    # training loop (Ctrl-C / SIGTERM: it stops after the iteration, saves, and --resume goes on from there)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)  # the rollouts' samples
     order_gen = torch.Generator().manual_seed(cfg.seed)  # which problems, and the minibatches
+    done = restore(ckpt, policy, optimizer, gen=gen, order_gen=order_gen)  # 0 for a new run
+    out_dir = prepare_out_dir(cfg.out_dir, resume=ckpt is not None)  # a new run moves an earlier one aside
+    logger = MetricsLogger(out_dir, "grpo", resume_from=done if ckpt else None)
     t_start = time.time()
-    for it in range(1, cfg.iters + 1):
-        t0 = time.time()
-        # 1. a group of G replies to each of N problems: rows g*G ... g*G + G - 1 answer problem g
-        idx = torch.randint(len(problems), (cfg.prompts_per_iter,), generator=order_gen).tolist()
-        group_prompts = [problems[i] for i in idx for _ in range(cfg.group_size)]
-        ro = rollout_batch(policy, reference, enc, group_prompts, max_new_tokens=cfg.max_new_tokens,
-                           temperature=cfg.temperature, generator=gen, device=device,
-                           tools=run_tool if cfg.tools else None)
-        # 2. the verifier's reward; 3. each reply's advantage within its group
-        rewards = torch.tensor([float(solved(r)) for r in ro["replies"]], device=device)
-        advantages = group_advantages(rewards, cfg.group_size, cfg.advantage)
-        t_gen = time.time() - t0
+    with StopRequest() as stop:
+        for it in range(done + 1, cfg.iters + 1):
+            t0 = time.time()
+            # 1. a group of G replies to each of N problems: rows g*G ... g*G + G - 1 answer problem g
+            idx = torch.randint(len(problems), (cfg.prompts_per_iter,), generator=order_gen).tolist()
+            group_prompts = [problems[i] for i in idx for _ in range(cfg.group_size)]
+            ro = rollout_batch(policy, reference, enc, group_prompts, max_new_tokens=cfg.max_new_tokens,
+                               temperature=cfg.temperature, generator=gen, device=device,
+                               tools=run_tool if cfg.tools else None)
+            # 2. the verifier's reward; 3. each reply's advantage within its group
+            rewards = torch.tensor([float(solved(r)) for r in ro["replies"]], device=device)
+            advantages = group_advantages(rewards, cfg.group_size, cfg.advantage)
+            t_gen = time.time() - t0
 
-        # 4. updates: minibatches of replies (a group may be split across them: its advantages are fixed)
-        t1 = time.time()
-        stats = {"loss": [], "clipfrac": [], "approx_kl": []}
-        for epoch in range(cfg.epochs):
-            perm = torch.randperm(len(group_prompts), generator=order_gen)
-            for start in range(0, len(group_prompts), cfg.minibatch_size):
-                mb = perm[start: start + cfg.minibatch_size].to(device)
-                m = ro["mask"][mb]
-                logprobs = reply_logprobs(policy.token_logprobs(ro["ids"][mb], ro["attention_mask"][mb],
-                                                                cfg.temperature), ro["P"])
-                loss = grpo_loss(logprobs, ro["logprobs"][mb], ro["ref_logprobs"][mb], advantages[mb], m,
-                                 cfg.clip_eps, cfg.kl_coef, loss_agg, max_tokens=cfg.max_new_tokens)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                clip_gradients(policy.parameters(), cfg.grad_clip)
-                optimizer.step()
-                clipfrac, approx_kl = ppo_diagnostics(logprobs.detach(), ro["logprobs"][mb], m, cfg.clip_eps)
-                for key, value in zip(stats, (loss, clipfrac, approx_kl)):
-                    stats[key].append(value.item())
-        t_update = time.time() - t1
+            # 4. updates: minibatches of replies (a group may be split across them: its advantages are fixed)
+            t1 = time.time()
+            stats = {"loss": [], "clipfrac": [], "approx_kl": []}
+            for epoch in range(cfg.epochs):
+                perm = torch.randperm(len(group_prompts), generator=order_gen)
+                for start in range(0, len(group_prompts), cfg.minibatch_size):
+                    mb = perm[start: start + cfg.minibatch_size].to(device)
+                    m = ro["mask"][mb]
+                    logprobs = reply_logprobs(policy.token_logprobs(ro["ids"][mb], ro["attention_mask"][mb],
+                                                                    cfg.temperature), ro["P"])
+                    loss = grpo_loss(logprobs, ro["logprobs"][mb], ro["ref_logprobs"][mb], advantages[mb], m,
+                                     cfg.clip_eps, cfg.kl_coef, loss_agg, max_tokens=cfg.max_new_tokens)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    clip_gradients(policy.parameters(), cfg.grad_clip)
+                    optimizer.step()
+                    clipfrac, approx_kl = ppo_diagnostics(logprobs.detach(), ro["logprobs"][mb], m, cfg.clip_eps)
+                    for key, value in zip(stats, (loss, clipfrac, approx_kl)):
+                        stats[key].append(value.item())
+            t_update = time.time() - t1
 
-        n_tok = int(ro["attention_mask"].sum()) * (2 + 2 * cfg.epochs)  # forward passes over every token
-        logger.log(it, **rollout_stats(ro, rewards, cfg.group_size, cfg.tools), **{k: sum(v) / len(v) for k, v in stats.items()},
-                   gen_s=t_gen, update_s=t_update, **{"tok/s": n_tok / (t_gen + t_update)})
+            n_tok = int(ro["attention_mask"].sum()) * (2 + 2 * cfg.epochs)  # forward passes over every token
+            logger.log(it, **rollout_stats(ro, rewards, cfg.group_size, cfg.tools),
+                       **{k: sum(v) / len(v) for k, v in stats.items()}, gen_s=t_gen, update_s=t_update,
+                       **{"tok/s": n_tok / (t_gen + t_update)})
+            done = it
+            if stop.requested:
+                break
+    save_progress(stop, out_dir, policy, "grpo.py", stage="grpo", step=done, tokenizer=enc.name, optimizer=optimizer,
+                  train_config=asdict(cfg), resume=resume_state(gen=gen, order_gen=order_gen))
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
@@ -311,11 +325,11 @@ def main(argv=None):
     metrics = {"train_seconds": round(train_seconds, 1), "labels": 0, "signal": "verifier (word problems' final "
                "answers)", "advantage": cfg.advantage, "loss_agg": loss_agg,
                "sampled_replies": cfg.iters * cfg.prompts_per_iter * cfg.group_size}
-    metrics.update(evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device))
+    metrics.update(evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device, out_dir))
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_run(cfg.out_dir, metrics, [("grpo.png", [["reward", "mixed", "step_by_step"], "length", ["kl", "k3"],
+    save_run(out_dir, metrics, [("grpo.png", [["reward", "mixed", "step_by_step"], "length", ["kl", "k3"],
                                                   ["clipfrac", "approx_kl"], "entropy"],
                                      f"GRPO ({cfg.advantage}, {loss_agg}), kl_coef={cfg.kl_coef}")],
              model=policy, stage="grpo", step=cfg.iters, tokenizer=enc.name, train_config=asdict(cfg),

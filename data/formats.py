@@ -15,7 +15,8 @@ Extra fields are allowed and kept (tinyworld's files carry e.g. "task"). Nothing
 raises DataError naming the file. Roles are "user" and "assistant", and "call" and "result" for tool use: the
 assistant's calls and the tools' results sit between the user's turn and the assistant's text that ends the
 turn, each call followed by its result (the chat template renders them inside the assistant's turn: see
-tokenizer.py). Every conversation needs at least one assistant turn (otherwise SFT has nothing to learn from it).
+tokenizer.py). Every conversation needs at least one assistant turn (otherwise SFT has nothing to learn from it);
+one that does not alternate user and assistant turns from a user turn is kept, with a printed note.
 """
 
 import json
@@ -67,8 +68,11 @@ def _text(path, n, obj, key, where=""):
 
 
 def load_conversations(path):
-    """-> list of conversations, each a list of message dicts {"role", "content", ...extra fields}."""
-    conversations = []
+    """-> list of conversations, each a list of message dicts {"role", "content", ...extra fields}.
+
+    A conversation whose turns do not alternate user, assistant, user, ... from a user turn is kept as written (a
+    chat template can render it), and a printed note counts them and gives the line of the first."""
+    conversations, odd_lines = [], []
     for n, record in load_jsonl(path):
         messages = record.get("messages")
         if not isinstance(messages, list) or not messages:
@@ -86,7 +90,13 @@ def load_conversations(path):
             raise DataError(f"{path}:{n}: {e}") from None
         if not any(m["role"] == "assistant" for m in messages):
             raise DataError(f"{path}:{n}: conversation has no assistant turn (nothing to learn from it)")
+        turns = [m for m in messages if m["role"] in ("user", "assistant")]  # tool turns sit inside a reply
+        if any(m["role"] != ("user", "assistant")[i % 2] for i, m in enumerate(turns)):
+            odd_lines.append(n)
         conversations.append([dict(m) for m in messages])
+    if odd_lines:
+        print(f"note: {path}: {len(odd_lines)} of {len(conversations)} conversations do not alternate user and "
+              f"assistant turns from a first user turn (the first at line {odd_lines[0]}); kept as written")
     return conversations
 
 

@@ -218,7 +218,7 @@ def test_tiny_grpo_run(tiny_world, tiny_ckpts, tmp_path):
 
 def test_grpo_refuses_bad_options(tiny_world, tiny_ckpts, tmp_path):
     common = ["--data_dir", str(tiny_world), "--policy", str(tiny_ckpts / "sft"), "--out_dir", str(tmp_path)]
-    with pytest.raises(ValueError, match="estimator"):
+    with pytest.raises(ValueError, match="--advantage ppo: must be one of grpo, dr_grpo, rloo"):
         grpo.main(common + ["--advantage", "ppo"])
     with pytest.raises(ValueError, match="loss_agg"):
         grpo.main(common + ["--loss_agg", "mean"])
