@@ -12,27 +12,34 @@ of the project on those axes, measured the same way:
   n = 1, 2, 4, ..., 64; with the simulated labeller, and with the gold judge itself, choosing instead, as
   references (what a perfect reward model could buy at the same KL);
 - PPO at several KL coefficients, and without a KL penalty (ppo.main, shortened runs);
-- DPO at several betas, with the paper's loss (rpo_alpha 0) and with dpo.py's default NLL term (rpo_alpha 1).
+- DPO at several betas, with the paper's loss (rpo_alpha 0) and with dpo.py's default NLL term (rpo_alpha 1);
+- GRPO (grpo.py), where it applies: it optimises no preference but the verifier of the word problems (a right
+  final answer), so its point shows what reasoning RL does to the preference measures, at its KL, and the
+  `solved` column (the share of the test word problems answered right) shows what it is trained for.
 
 Each policy is measured on the same held-out prompts: replies sampled at temperature 1 with one seed, the gold
 judge's mean score (evaluate.evaluate_replies), the reward model's mean score as PPO sees it (whitened with the
 reward model's training mean and std; a reply without <|end|> gets ppo.NO_END_SCORE), and the KL to the SFT
-model estimated on the policy's own replies (evaluate.kl_to_reference). Best-of-n's KL is the closed form of
+model estimated on the policy's own replies (evaluate.kl_to_reference); the share of the word problems among
+the prompts whose reply the verifier passes (evaluate.solved). Best-of-n's KL is the closed form of
 `best_of_n_kl` (as in Gao et al.), not an estimate.
 
     python frontier.py                   # the sweep (shortened runs), ~25 minutes on 2 CPU cores
     python frontier.py --redraw          # results.csv and the figures again, from the runs in out/frontier
-    python frontier.py --methods bon     # only best-of-n (bon, ppo, dpo, comma-separated)
+    python frontier.py --methods bon     # only best-of-n (bon, ppo, dpo, grpo, comma-separated)
 
 A run whose result is already in out_dir/points/ (measured with the same checkpoints and settings) is not run
 again, so an interrupted sweep continues where it stopped. It writes out_dir/results.csv (one row per point:
-method, setting, kl, gold_mean, rm_mean, their 95% intervals, n_prompts, labels), frontier.png (gold against
-KL, every method) and proxy_vs_gold.png (RM and gold against sqrt(KL), best-of-n and PPO: Gao et al.'s figure).
+method, setting, kl, gold_mean, rm_mean, their 95% intervals, n_prompts, labels, solved, n_problems),
+frontier.png (gold against KL, every method) and proxy_vs_gold.png (RM and gold against sqrt(KL), best-of-n and PPO: Gao et al.'s figure).
 
 The shortened runs (options below): PPO 30 iterations of 64 rollouts (the default run has 60), at kl_coef
 0.2, 0.05 (the default), 0.01 and 0; DPO 150 steps (the default 300) on pairs sampled for 1,200 prompts (2,500)
-in 3 rounds, at beta 0.1, 0.5 (the default) and 2, each with rpo_alpha 0 and 1. GRPO (grpo.py) is not in the
-sweep yet: `sweep_runs` is where its runs go, beside PPO's.
+in 3 rounds, at beta 0.1, 0.5 (the default) and 2, each with rpo_alpha 0 and 1; GRPO 20 iterations of 16 word
+problems x 8 replies (the default run has 40) at its default kl_coef 0.04. The runs are stage runs like any
+other (each stage's main with its options, out_dir out_dir/runs/<method>_<setting>), so a run keeps its own
+guarantees: one stopped part-way goes on with the stage's --resume, and a run started again with other options
+moves the earlier one's files to previous/run-N.
 
 Where this departs from the papers:
 1. One seed per point, and shortened runs: a point's interval is over prompts (1.96 standard errors of the
@@ -60,17 +67,17 @@ import torch
 
 import data.tinyworld
 import dpo
+import grpo
 import ppo
 from checkpoint import checkpoint_file, load_checkpoint
 from config import opt, parse_config, run
-from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
-from data.formats import load_prompts
-from data.tinyworld import TAU, preference_probability
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for
+from data.tinyworld import TAU, parse_problem, preference_probability
 from device import get_device
-from evaluate import EVAL_TEMPERATURE, evaluate_replies, kl_to_reference
+from evaluate import EVAL_TEMPERATURE, evaluate_replies, kl_to_reference, solved
 from logger import read_log
 from model import at_last_token, load_model
-from replies import generate_replies, reply_batch
+from replies import generate_replies, seen_batch
 from training import RESUME_MAY_CHANGE
 
 # ----------------------------------------------------------------------------------------------------------
@@ -141,9 +148,12 @@ def mean_ci95(xs):
 # config
 
 
+METHODS = ("bon", "ppo", "dpo", "grpo")  # bon: best-of-n, sampled from the SFT model
+
+
 @dataclass
 class Config:
-    """The reward-KL frontier: best-of-n, PPO and DPO measured alike against KL to the SFT model."""
+    """The reward-KL frontier: best-of-n, PPO, DPO and GRPO measured alike against KL to the SFT model."""
     data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing)")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     sft: str = opt("out/sft", "the SFT checkpoint: every method starts from it, every KL is to it")
@@ -154,7 +164,7 @@ class Config:
     n_prompts: int = opt(300, "the first n prompts of the split (0 = all)", at_least=0)
     max_new_tokens: int = opt(64, "longest reply when measuring (evaluate.py's)", at_least=1)
     seed: int = opt(0, "the sampling seed of every measurement (training runs keep their own default seeds)")
-    methods: str = opt("bon,ppo,dpo", "which methods to run, comma-separated")
+    methods: str = opt("bon,ppo,dpo,grpo", "which methods to run, comma-separated (bon = best-of-n)")
     max_n: int = opt(64, "best-of-n: the largest n, a power of 2 (n = 1, 2, 4, ... up to it)", at_least=1)
     ppo_kl_coefs: str = opt("0.2,0.05,0.01,0", "PPO: one run per KL coefficient (0 = no KL penalty)")
     ppo_iters: int = opt(30, "PPO: iterations of each run", at_least=1)
@@ -164,6 +174,9 @@ class Config:
     dpo_steps: int = opt(150, "DPO: optimizer steps of each run", at_least=1)
     dpo_pairs: int = opt(1200, "DPO: training prompts that get two sampled, labelled replies", at_least=1)
     dpo_args: str = opt("", "DPO: more options for every run, e.g. '--rounds 1'")
+    grpo_kl_coefs: str = opt("0.04", "GRPO: one run per coefficient of its k3 KL term (trained on word problems)")
+    grpo_iters: int = opt(20, "GRPO: iterations of each run", at_least=1)
+    grpo_args: str = opt("", "GRPO: more options for every run, e.g. '--advantage dr_grpo'")
     redraw: bool = opt(False, "train and sample nothing: results.csv and the figures from the points already there")
     device: str = opt("auto", "auto | cpu | cuda | mps")
 
@@ -173,38 +186,47 @@ class Config:
 
 
 @torch.no_grad()
-def rm_scores(reward_model, replies, score_mean, score_std, batch_size=64, device="cpu"):
-    """The reward model's score of each reply as PPO's reward sees it: read at the reply's last token (its
-    <|end|>), whitened with the reward model's training mean and std; ppo.NO_END_SCORE for a reply that did not
+def rm_scores(reward_model, enc, replies, score_mean, score_std, batch_size=64, device="cpu"):
+    """The reward model's score of each reply as PPO's reward sees it: read at the last token of what the reader
+    sees (replies.seen_batch; its <|end|>), whitened with the reward model's training mean and std; ppo.NO_END_SCORE for a reply that did not
     end with <|end|>. -> a list of floats."""
     out = []
     for i in range(0, len(replies), batch_size):
         chunk = replies[i: i + batch_size]
-        ids, attention_mask, _, _ = reply_batch(chunk)  # prompts left-padded, replies right-padded
-        ids, attention_mask = ids.to(device), attention_mask.to(device)
+        ids, attention_mask = (t.to(device) for t in seen_batch(chunk, enc))  # as ppo.rollout reads them
         raw = at_last_token(reward_model(ids, attention_mask=attention_mask), attention_mask)  # (B,)
         finished = torch.tensor([r.finished for r in chunk], device=device)
         out += ppo.whitened_scores(raw, finished, score_mean, score_std).tolist()
     return out
 
 
-def point(method, setting, gold, rm, kl, labels, **extra):
-    """One row of results.csv: the means of the chosen replies' gold and RM scores with their 95% intervals."""
+def verdicts(replies):
+    """The verifier on each reply -> (len,) floats: 1.0 or 0.0 for a reply to a word problem (evaluate.solved:
+    grpo.py's reward), nan for a reply to any other prompt."""
+    return np.array([float(solved(r)) if parse_problem(r.prompt) else math.nan for r in replies])
+
+
+def point(method, setting, gold, rm, kl, labels, right=(), **extra):
+    """One row of results.csv: the means of the chosen replies' gold and RM scores with their 95% intervals, and
+    the share of the word problems solved (right: verdicts() of the chosen replies; '' when there is none)."""
     gold_mean, gold_ci = mean_ci95(gold)
     rm_mean, rm_ci = mean_ci95(rm)
+    right = np.asarray(right, dtype=float)
+    right = right[~np.isnan(right)]
     return dict(method=method, setting=setting, kl=kl, gold_mean=gold_mean, gold_ci95=gold_ci, rm_mean=rm_mean,
-                rm_ci95=rm_ci, n_prompts=len(gold), labels=labels, **extra)
+                rm_ci95=rm_ci, n_prompts=len(gold), labels=labels, solved=float(right.mean()) if right.size else "",
+                n_problems=int(right.size), **extra)
 
 
 def measure_policy(policy, ctx):
-    """A trained policy's replies to the prompts (temperature 1, the measuring seed) -> (gold, rm, kl): each
-    reply's gold and RM score, and KL(policy || SFT) per reply, estimated on these replies."""
+    """A trained policy's replies to the prompts (temperature 1, the measuring seed) -> (gold, rm, kl, right): each
+    reply's gold and RM score, KL(policy || SFT) per reply, estimated on these replies, and verdicts()."""
     replies = generate_replies(policy, ctx["enc"], ctx["prompts"], max_new_tokens=ctx["max_new_tokens"],
                                temperature=EVAL_TEMPERATURE, seed=ctx["seed"], device=ctx["device"])
     _, judged = evaluate_replies(replies)
-    rm = rm_scores(ctx["rm"], replies, *ctx["rm_scale"], device=ctx["device"])
+    rm = rm_scores(ctx["rm"], ctx["enc"], replies, *ctx["rm_scale"], device=ctx["device"])
     kl = kl_to_reference(policy, ctx["sft"], replies, temperature=EVAL_TEMPERATURE, device=ctx["device"])
-    return [j["total"] for j in judged], rm, kl
+    return [j["total"] for j in judged], rm, kl, verdicts(replies)
 
 
 def measure_best_of_n(ctx, max_n):
@@ -217,7 +239,8 @@ def measure_best_of_n(ctx, max_n):
                                batch_size=max_n, device=ctx["device"])
     _, judged = evaluate_replies(replies)
     gold = np.array([j["total"] for j in judged]).reshape(P, max_n)  # (P, N)
-    rm = np.array(rm_scores(ctx["rm"], replies, *ctx["rm_scale"], device=ctx["device"])).reshape(P, max_n)
+    rm = np.array(rm_scores(ctx["rm"], ctx["enc"], replies, *ctx["rm_scale"], device=ctx["device"])).reshape(P, max_n)
+    right = verdicts(replies).reshape(P, max_n)
     rng = random.Random(ctx["seed"])
     kept_by_labeller = labeller_best_of_n(gold, lambda a, b: rng.random() < preference_probability(a, b, TAU))
     rows, every_prompt = [], np.arange(P)
@@ -227,7 +250,8 @@ def measure_best_of_n(ctx, max_n):
         for method, chosen, labels in [("best_of_n", best_of_n(rm, n), ctx["rm_labels"]),
                                        ("best_of_n_labeller", kept_by_labeller[:, n - 1], (n - 1) * P),
                                        ("best_of_n_gold", best_of_n(gold, n), "")]:
-            rows.append(point(method, n, gold[every_prompt, chosen], rm[every_prompt, chosen], kl, labels))
+            rows.append(point(method, n, gold[every_prompt, chosen], rm[every_prompt, chosen], kl, labels,
+                              right[every_prompt, chosen]))
     return rows
 
 
@@ -237,7 +261,7 @@ def measure_best_of_n(ctx, max_n):
 
 def sweep_runs(cfg, methods):
     """-> [(method, setting, stage module, argv)]: the training runs of the sweep, each writing its policy to
-    out_dir/runs/<method>_<setting>. Both stages read cfg.sft; PPO also cfg.reward_model."""
+    out_dir/runs/<method>_<setting>. Every stage starts from cfg.sft; PPO also reads cfg.reward_model."""
     common = ["--data_dir", cfg.data_dir, "--tokenizer", cfg.tokenizer, "--device", cfg.device,
               "--n_eval_prompts", "0"]  # the sweep measures every policy itself
     runs = []
@@ -253,8 +277,10 @@ def sweep_runs(cfg, methods):
                              common + ["--init", cfg.sft, "--beta", str(beta), "--rpo_alpha", str(alpha),
                                        "--max_iters", str(cfg.dpo_steps), "--n_sampled_pairs", str(cfg.dpo_pairs)]
                              + cfg.dpo_args.split()))
-    # GRPO (grpo.py, issue #18) goes here once it is in the repository: ("grpo", setting, grpo, argv), its policy
-    # then measured like the others (its KL to the SFT model, gold and RM on the same prompts).
+    if "grpo" in methods:  # its own pass@k evaluation cut to one reply per test problem: the sweep measures `solved`
+        for c in floats(cfg.grpo_kl_coefs):
+            runs.append(("grpo", c, grpo, common + ["--policy", cfg.sft, "--kl_coef", str(c), "--iters",
+                                                    str(cfg.grpo_iters), "--n_samples", "1"] + cfg.grpo_args.split()))
     return runs
 
 
@@ -320,22 +346,24 @@ def train_and_measure(method, setting, stage, argv, run_dir, ctx):
     t0 = time.time()
     metrics = train(stage, argv, run_dir)
     policy, _ = load_model(run_dir, device=ctx["device"], tokenizer=ctx["enc"])
-    gold, rm, kl = measure_policy(policy, ctx)
+    gold, rm, kl, right = measure_policy(policy, ctx)
     print(f"  {method} {setting:g}: {time.time() - t0:.0f}s (the run's printout: {run_dir / 'stdout.txt'})")
     labels = ctx["rm_labels"] if method == "ppo" else metrics.get("labels", "")  # PPO's come through its RM
-    return [point(method, setting, gold, rm, kl, labels, run=run_dir.name)]
+    return [point(method, setting, gold, rm, kl, labels, right, run=run_dir.name)]
 
 
 # ----------------------------------------------------------------------------------------------------------
 # results: the CSV and the two figures
 
-COLUMNS = ["method", "setting", "kl", "gold_mean", "gold_ci95", "rm_mean", "rm_ci95", "n_prompts", "labels", "run"]
+COLUMNS = ["method", "setting", "kl", "gold_mean", "gold_ci95", "rm_mean", "rm_ci95", "n_prompts", "labels", "solved",
+           "n_problems", "run"]
 STYLE = {"best_of_n": ("tab:blue", "o", "best-of-n, chosen by the reward model"),
          "best_of_n_labeller": ("tab:cyan", "v", "best-of-n, chosen by the labeller (n - 1 labels a prompt)"),
          "best_of_n_gold": ("tab:gray", "^", "best-of-n, chosen by the gold judge (oracle)"),
          "ppo": ("tab:red", "s", "PPO, one run per kl_coef"),
          "dpo": ("tab:green", "D", "DPO (rpo_alpha 0), one run per beta"),
-         "dpo_rpo1": ("tab:olive", "P", "DPO + NLL (rpo_alpha 1), one run per beta")}
+         "dpo_rpo1": ("tab:olive", "P", "DPO + NLL (rpo_alpha 1), one run per beta"),
+         "grpo": ("tab:purple", "*", "GRPO on word problems (verifier reward, no preferences)")}
 
 
 def write_csv(rows, path):
@@ -353,6 +381,7 @@ def read_csv(path):
         for k in ("setting", "kl", "gold_mean", "gold_ci95", "rm_mean", "rm_ci95"):
             r[k] = float(r[k])
         r["n_prompts"] = int(r["n_prompts"])
+        r["solved"] = float(r["solved"]) if r.get("solved") else math.nan  # nan: no word problem among the prompts
     return rows
 
 
@@ -365,7 +394,7 @@ def by_method(rows):
 
 def label_point(ax, r, x, y):
     """The setting beside a point: kl_coef for PPO, beta for DPO, n for some of best-of-n's."""
-    name = {"ppo": "kl_coef ", "dpo": "beta ", "dpo_rpo1": "beta "}.get(r["method"])
+    name = {"ppo": "kl_coef ", "dpo": "beta ", "dpo_rpo1": "beta ", "grpo": "kl_coef "}.get(r["method"])
     if r["method"] == "best_of_n" and math.log2(r["setting"]) % 2 == 0:  # n = 1, 4, 16, 64
         name = "n="
     if name:
@@ -454,8 +483,8 @@ def main(argv=None):
     # config: which methods, where the results go
     cfg = parse_config(Config, argv)
     methods = {m.strip() for m in cfg.methods.split(",") if m.strip()}
-    if methods - {"bon", "ppo", "dpo"}:
-        raise ValueError(f"--methods: unknown {sorted(methods - {'bon', 'ppo', 'dpo'})} (bon, ppo, dpo)")
+    if not methods or methods - set(METHODS):
+        raise ValueError(f"--methods: unknown {sorted(methods - set(METHODS))} (give some of {', '.join(METHODS)})")
     if cfg.max_n < 1 or cfg.max_n & (cfg.max_n - 1):
         raise ValueError(f"--max_n must be a power of 2, not {cfg.max_n}")
     out = Path(cfg.out_dir)
@@ -479,8 +508,9 @@ def sweep(cfg, methods, out):
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
     enc = tokenizer_for(data_dir, cfg.tokenizer)
-    prompts = load_prompts(data_dir / f"prompts_{cfg.split}.jsonl")[: cfg.n_prompts or None]
     sft, _ = load_model(cfg.sft, expected_stage="sft", device=device, tokenizer=enc)
+    prompts = prompts_that_fit(enc, data_dir / f"prompts_{cfg.split}.jsonl", sft.config.block_size,
+                               limit=cfg.n_prompts or None)
     rm, rm_ckpt = load_model(cfg.reward_model, expected_stage="rm", device=device, tokenizer=enc)
     extra = rm_ckpt.get("extra") or {}
     rm_scale = (extra.get("score_mean", 0.0), extra.get("score_std", 1.0) or 1.0)
@@ -492,7 +522,8 @@ def sweep(cfg, methods, out):
                      reward_model=fingerprint(checkpoint_file(cfg.reward_model)), judge=fingerprint(*world_code),
                      prompts=fingerprint(data_dir / f"prompts_{cfg.split}.jsonl"), split=cfg.split,
                      n_prompts=len(prompts), seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, rm_scale=rm_scale)
-    print(f"{len(prompts)} {cfg.split} prompts; results in {out}")
+    print(f"{len(prompts)} {cfg.split} prompts ({sum(map(bool, map(parse_problem, prompts)))} word problems); "
+          f"results in {out}")
 
     # ------------------------------------------------------------------------------------------------------
     # best-of-n from the SFT model's samples, then one trained policy per setting, each measured alike
@@ -530,8 +561,10 @@ def draw(rows, settings, out):
                 if r["method"] == "ppo" and (out / "runs" / r["run"] / "log.jsonl").exists()]
     plot_proxy_vs_gold(rows, out / "proxy_vs_gold.png", note, ppo_logs, s["rm_scale"])
     for r in rows:
+        right = r.get("solved", "")  # '' where no word problem was among the prompts
         print(f"  {r['method']:20s} {r['setting']:>6g}  KL {r['kl']:6.2f}  gold {r['gold_mean']:+.3f} "
-              f"± {r['gold_ci95']:.3f}  RM {r['rm_mean']:+.3f} ± {r['rm_ci95']:.3f}  labels {r['labels']}")
+              f"± {r['gold_ci95']:.3f}  RM {r['rm_mean']:+.3f} ± {r['rm_ci95']:.3f}  "
+              f"solved {'-' if right == '' else format(right, '.3f')}  labels {r['labels']}")
     return rows
 
 

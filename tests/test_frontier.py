@@ -1,6 +1,7 @@
 """frontier.py: best-of-n's KL against brute force (exact in the continuous limit, a bound with ties and for the
-labeller's noisy choice), the best-of-n choices on stub scores, the RM score of a reply, the sweep's bookkeeping
-on a tiny run (results.csv, nested best-of-n, reuse of measured points, --redraw)."""
+labeller's noisy choice), the best-of-n choices on stub scores, the RM score of a reply, the verifier's column,
+the sweep's bookkeeping on a tiny run (results.csv, nested best-of-n, every method's run, reuse of measured points,
+--redraw, a stopped run resumed)."""
 import csv
 import itertools
 import json
@@ -128,10 +129,31 @@ def test_rm_scores_read_the_end_token_and_whiten(tiny_enc, tiny_config):
     policy, rm = GPT(tiny_config).eval(), ScalarGPT(tiny_config).eval()
     replies = generate_replies(policy, tiny_enc, ["What is 2 plus 3?", "Hello!", "Tell me a story about Mia."],
                                max_new_tokens=12, seed=3)
-    scores = frontier.rm_scores(rm, replies, 0.5, 2.0, batch_size=2)
+    scores = frontier.rm_scores(rm, tiny_enc, replies, 0.5, 2.0, batch_size=2)
     for r, s in zip(replies, scores):
         alone = rm(torch.tensor([r.prompt_ids + r.reply_ids]))[0, -1].item()  # the reply on its own, no padding
         assert s == pytest.approx((alone - 0.5) / 2.0 if r.finished else NO_END_SCORE, abs=1e-5)
+
+
+PROBLEM = "Mia has 3 kites. Tom gives her 4 more. Then she loses 2. How many kites does Mia have now?"  # 5
+
+
+def _reply(prompt, text, stop="end"):
+    from replies import Reply
+    return Reply(prompt=prompt, prompt_ids=[], reply_ids=[], logprobs=[], mask=[], stop=stop, text=text)
+
+
+def test_the_solved_column_counts_only_word_problems():
+    replies = [_reply(PROBLEM, "3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites."),
+               _reply(PROBLEM, "Mia has 6 kites."),
+               _reply(PROBLEM, "3 plus 4 is 7. 7 minus 2 is 5.", stop="length"),  # right, but never ended
+               _reply("What is 2 plus 3?", "5")]  # not a word problem: no verdict
+    right = frontier.verdicts(replies)
+    assert right[:3].tolist() == [1.0, 0.0, 0.0] and math.isnan(right[3])
+    row = frontier.point("x", 1, [0.0] * 4, [0.0] * 4, 0.0, 0, right)
+    assert row["solved"] == pytest.approx(1 / 3) and row["n_problems"] == 3 and row["n_prompts"] == 4
+    row = frontier.point("x", 1, [0.0], [0.0], 0.0, 0, right[3:])
+    assert row["solved"] == "" and row["n_problems"] == 0
 
 
 def test_mean_ci95():
@@ -141,11 +163,14 @@ def test_mean_ci95():
 
 def _tiny_sweep(tiny_world, tiny_ckpts, out, *extra):
     return ["--data_dir", str(tiny_world), "--sft", str(tiny_ckpts / "sft"), "--reward_model", str(tiny_ckpts / "rm"),
-            "--out_dir", str(out), "--n_prompts", "6", "--max_new_tokens", "8", "--max_n", "4",
+            "--out_dir", str(out), "--n_prompts", "9", "--max_new_tokens", "8", "--max_n", "4",
             "--ppo_kl_coefs", "0.05", "--ppo_iters", "1",
             "--ppo_args", "--batch_size 4 --minibatch_size 2 --ppo_epochs 1 --max_new_tokens 8",
             "--dpo_betas", "0.5", "--dpo_rpo_alphas", "1", "--dpo_steps", "2", "--dpo_pairs", "8",
-            "--dpo_args", "--batch_size 4 --rounds 1 --max_new_tokens 8", *extra]
+            "--dpo_args", "--batch_size 4 --rounds 1 --max_new_tokens 8",
+            "--grpo_kl_coefs", "0.04", "--grpo_iters", "1",
+            "--grpo_args", "--prompts_per_iter 2 --group_size 2 --minibatch_size 4 --max_new_tokens 8 --n_test_problems 2",
+            *extra]
 
 
 def test_tiny_sweep_bookkeeping_reuse_and_redraw(tiny_world, tiny_ckpts, tmp_path, monkeypatch):
@@ -155,11 +180,14 @@ def test_tiny_sweep_bookkeeping_reuse_and_redraw(tiny_world, tiny_ckpts, tmp_pat
     assert set(frontier.COLUMNS) <= set(rows[0])
     by = {(r["method"], float(r["setting"])): r for r in rows}
     assert set(by) == {(m, n) for m in ("best_of_n", "best_of_n_labeller", "best_of_n_gold") for n in (1, 2, 4)} \
-        | {("ppo", 0.05), ("dpo_rpo1", 0.5)}
-    assert all(r["n_prompts"] == "6" for r in rows)
+        | {("ppo", 0.05), ("dpo_rpo1", 0.5), ("grpo", 0.04)}
+    assert all(r["n_prompts"] == "9" for r in rows)
+    # the 9th test prompt of the tiny world is its one word problem: every point has the verifier's verdict on it
+    assert all(r["n_problems"] == "1" and float(r["solved"]) in (0.0, 1.0) for r in rows)
     for n in (1, 2, 4):
         assert float(by[("best_of_n", n)]["kl"]) == pytest.approx(frontier.best_of_n_kl(n), abs=1e-4)
-        assert by[("best_of_n_labeller", n)]["labels"] == str((n - 1) * 6)
+        assert by[("best_of_n_labeller", n)]["labels"] == str((n - 1) * 9)
+    assert by[("grpo", 0.04)]["labels"] == "0"  # the verifier, no preference label
     # n = 1 is the SFT model's first reply whoever chooses
     assert len({(by[(m, 1)]["gold_mean"], by[(m, 1)]["rm_mean"]) for m in
                 ("best_of_n", "best_of_n_labeller", "best_of_n_gold")}) == 1
@@ -169,7 +197,7 @@ def test_tiny_sweep_bookkeeping_reuse_and_redraw(tiny_world, tiny_ckpts, tmp_pat
         assert values == sorted(values)
     for n in (1, 2, 4):  # the gold judge's choice is the best gold can be
         assert float(by[("best_of_n_gold", n)]["gold_mean"]) >= float(by[("best_of_n", n)]["gold_mean"]) - 1e-9
-    for name in ("ppo_0.05", "dpo_rpo1_0.5"):  # each trained policy is in its run folder, with its log
+    for name in ("ppo_0.05", "dpo_rpo1_0.5", "grpo_0.04"):  # each trained policy in its run folder, with its log
         assert (out / "runs" / name / "ckpt.pt").exists() and (out / "runs" / name / "log.jsonl").exists()
         assert math.isfinite(float(by[(name.rsplit("_", 1)[0], float(name.rsplit("_", 1)[1]))]["kl"]))
     assert (out / "frontier.png").exists() and (out / "proxy_vs_gold.png").exists()
@@ -180,6 +208,7 @@ def test_tiny_sweep_bookkeeping_reuse_and_redraw(tiny_world, tiny_ckpts, tmp_pat
     measure_policy = frontier.measure_policy
     monkeypatch.setattr(frontier.ppo, "main", refuse)
     monkeypatch.setattr(frontier.dpo, "main", refuse)
+    monkeypatch.setattr(frontier.grpo, "main", refuse)
     monkeypatch.setattr(frontier, "measure_best_of_n", refuse)
     monkeypatch.setattr(frontier, "measure_policy", refuse)
     before = (out / "results.csv").read_text()
@@ -239,3 +268,14 @@ def test_a_stopped_run_is_resumed(tiny_world, tiny_ckpts, tmp_path, monkeypatch)
 def test_redraw_without_points_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to redraw"):
         frontier.main(["--out_dir", str(tmp_path), "--redraw"])
+
+
+@pytest.mark.parametrize("argv, message", [(["--methods", "bon,rlhf"], "--methods: unknown"),
+                                           (["--methods", ","], "--methods"),
+                                           (["--max_n", "48"], "--max_n must be a power of 2"),
+                                           (["--grpo_iters", "0"], "--grpo_iters"),
+                                           (["--split", "train"], "--split")])
+def test_bad_options_are_refused_before_any_work(tmp_path, argv, message):
+    with pytest.raises(ValueError, match=message):
+        frontier.main(["--out_dir", str(tmp_path / "frontier"), "--sft", str(tmp_path / "none"), *argv])
+    assert not (tmp_path / "frontier").exists()
