@@ -322,14 +322,18 @@ def stored_points(points_dir):
     return rows, settings
 
 
-def train(stage, argv, run_dir):
+def train(stage, argv, run_dir, inputs):
     """The stage's main(argv) writing into run_dir -> its metrics; its printout goes to run_dir/stdout.txt.
 
-    A run of the same options already there is not started again: a finished one is kept as it is, and one
-    stopped part-way (Ctrl-C saves a checkpoint that can resume) goes on with the stage's --resume."""
+    A run of the same options from the same inputs already there is not started again: a finished one is kept as
+    it is, and one stopped part-way (Ctrl-C saves a checkpoint that can resume) goes on with the stage's --resume.
+    inputs: fingerprints of what the options name but do not hold (the SFT and reward model weights, the data),
+    stored in run_dir/inputs.json: a checkpoint path can hold other weights than when the run was trained.
+    Any other run there is moved to run_dir/previous/run-N by the stage (training.prepare_out_dir)."""
     argv = argv + ["--out_dir", str(run_dir)]
+    stamp = run_dir / "inputs.json"
     resume = False
-    if checkpoint_file(run_dir).exists():
+    if checkpoint_file(run_dir).exists() and stamp.exists() and json.loads(stamp.read_text()) == inputs:
         ckpt = load_checkpoint(run_dir, unfinished_ok=True)
         options = {k: v for k, v in asdict(parse_config(stage.Config, argv)).items() if k not in RESUME_MAY_CHANGE}
         if {k: v for k, v in ckpt["train_config"].items() if k not in RESUME_MAY_CHANGE} == options:
@@ -337,6 +341,7 @@ def train(stage, argv, run_dir):
                 return json.loads((run_dir / "metrics.json").read_text())
             resume = ckpt["resume"] is not None
     run_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(inputs) + "\n")
     with open(run_dir / "stdout.txt", "a" if resume else "w") as log, contextlib.redirect_stdout(log):
         return stage.main(argv + (["--resume"] if resume else []))
 
@@ -344,7 +349,7 @@ def train(stage, argv, run_dir):
 def train_and_measure(method, setting, stage, argv, run_dir, ctx):
     """One point of the sweep: a policy trained from the SFT model, measured like every other."""
     t0 = time.time()
-    metrics = train(stage, argv, run_dir)
+    metrics = train(stage, argv, run_dir, ctx["inputs"])
     policy, _ = load_model(run_dir, device=ctx["device"], tokenizer=ctx["enc"])
     gold, rm, kl, right = measure_policy(policy, ctx)
     print(f"  {method} {setting:g}: {time.time() - t0:.0f}s (the run's printout: {run_dir / 'stdout.txt'})")
@@ -516,10 +521,13 @@ def sweep(cfg, methods, out):
     rm_scale = (extra.get("score_mean", 0.0), extra.get("score_std", 1.0) or 1.0)
     ctx = dict(enc=enc, prompts=prompts, sft=sft, rm=rm, device=device, seed=cfg.seed, rm_scale=rm_scale,
                max_new_tokens=cfg.max_new_tokens, rm_labels=extra.get("labels", extra.get("n_train", "")))
-    # what a stored point must have been measured with to be reused: the same weights, judge, prompts, sampling
+    # what a run must have been trained from to be reused (train), and what a stored point must have been measured
+    # with: the same weights, training data, judge, prompts, sampling
+    ctx["inputs"] = dict(sft=fingerprint(checkpoint_file(cfg.sft)),
+                         reward_model=fingerprint(checkpoint_file(cfg.reward_model)),
+                         data=fingerprint(data_dir / "meta.json"))  # the world's seed and sizes
     world_code = sorted(Path(data.tinyworld.__file__).parent.glob("*.py"))  # the judge and the reader it uses
-    measuring = dict(sft=fingerprint(checkpoint_file(cfg.sft)),
-                     reward_model=fingerprint(checkpoint_file(cfg.reward_model)), judge=fingerprint(*world_code),
+    measuring = dict(**ctx["inputs"], judge=fingerprint(*world_code),
                      prompts=fingerprint(data_dir / f"prompts_{cfg.split}.jsonl"), split=cfg.split,
                      n_prompts=len(prompts), seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, rm_scale=rm_scale)
     print(f"{len(prompts)} {cfg.split} prompts ({sum(map(bool, map(parse_problem, prompts)))} word problems); "

@@ -279,3 +279,27 @@ def test_bad_options_are_refused_before_any_work(tmp_path, argv, message):
     with pytest.raises(ValueError, match=message):
         frontier.main(["--out_dir", str(tmp_path / "frontier"), "--sft", str(tmp_path / "none"), *argv])
     assert not (tmp_path / "frontier").exists()
+
+
+def test_a_run_from_other_weights_at_the_same_path_is_trained_again(tiny_world, tiny_ckpts, tiny_config, tiny_enc,
+                                                                    tmp_path):
+    """The options name the SFT checkpoint by its path: when other weights are saved there (the pipeline run again),
+    the sweep's run of the old weights is moved aside and a new one trained, not reused."""
+    from model import GPT, save_checkpoint
+    sft = tmp_path / "sft"
+    torch.manual_seed(1)
+    save_checkpoint(sft, GPT(tiny_config), stage="sft", tokenizer=tiny_enc.name)
+    out = tmp_path / "frontier"
+    argv = _tiny_sweep(tiny_world, tiny_ckpts, out, "--methods", "ppo", "--sft", str(sft), "--n_prompts", "3")
+    frontier.main(argv)
+    run_dir = out / "runs" / "ppo_0.05"
+    first = (run_dir / "inputs.json").read_text()
+    frontier.main(argv)  # the same weights: nothing trained again
+    assert not (run_dir / "previous").exists()
+    torch.manual_seed(2)
+    save_checkpoint(sft, GPT(tiny_config), stage="sft", tokenizer=tiny_enc.name)
+    frontier.main(argv)
+    assert (run_dir / "previous" / "run-1" / "ckpt.pt").exists()  # the old run kept aside, a new one trained
+    assert (run_dir / "inputs.json").read_text() != first
+    stored = json.loads((out / "points" / "ppo_0.05.json").read_text())
+    assert stored["settings"]["sft"] == json.loads((run_dir / "inputs.json").read_text())["sft"]
