@@ -342,8 +342,13 @@ def train(stage, argv, run_dir, inputs):
             resume = ckpt["resume"] is not None
     run_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(inputs) + "\n")
-    with open(run_dir / "stdout.txt", "a" if resume else "w") as log, contextlib.redirect_stdout(log):
-        return stage.main(argv + (["--resume"] if resume else []))
+    try:
+        with open(run_dir / "stdout.txt", "a" if resume else "w") as log, contextlib.redirect_stdout(log):
+            return stage.main(argv + (["--resume"] if resume else []))
+    except SystemExit as e:  # the stage saved a stopped run (Ctrl-C, SIGTERM); its own line went to stdout.txt
+        if e.code == 130:
+            print(f"interrupted: {run_dir} saved part-way; `python frontier.py` with the same options goes on from there")
+        raise
 
 
 def train_and_measure(method, setting, stage, argv, run_dir, ctx):

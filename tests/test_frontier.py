@@ -249,7 +249,7 @@ class StopAfterFirstStep:
         return False
 
 
-def test_a_stopped_run_is_resumed(tiny_world, tiny_ckpts, tmp_path, monkeypatch):
+def test_a_stopped_run_is_resumed(tiny_world, tiny_ckpts, tmp_path, monkeypatch, capsys):
     out = tmp_path / "frontier"
     argv = _tiny_sweep(tiny_world, tiny_ckpts, out, "--methods", "ppo", "--ppo_iters", "2")
     with monkeypatch.context() as m:
@@ -257,6 +257,7 @@ def test_a_stopped_run_is_resumed(tiny_world, tiny_ckpts, tmp_path, monkeypatch)
         with pytest.raises(SystemExit) as stopped:
             frontier.main(argv)
     assert stopped.value.code == 130 and not (out / "points" / "ppo_0.05.json").exists()
+    assert "`python frontier.py` with the same options goes on" in capsys.readouterr().out  # on the screen
     run_dir = out / "runs" / "ppo_0.05"
     assert [r["step"] for r in frontier.read_log(run_dir / "log.jsonl")] == [1]
     frontier.main(argv)  # goes on from the saved step with ppo.py --resume
