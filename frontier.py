@@ -24,14 +24,16 @@ model estimated on the policy's own replies (evaluate.kl_to_reference); the shar
 the prompts whose reply the verifier passes (evaluate.solved). Best-of-n's KL is the closed form of
 `best_of_n_kl` (as in Gao et al.), not an estimate.
 
-    python frontier.py                   # the sweep (shortened runs), ~25 minutes on 2 CPU cores
+    python frontier.py                   # the sweep (shortened runs): 28 minutes on 2 shared CPU cores
     python frontier.py --redraw          # results.csv and the figures again, from the runs in out/frontier
     python frontier.py --methods bon     # only best-of-n (bon, ppo, dpo, grpo, comma-separated)
 
-A run whose result is already in out_dir/points/ (measured with the same checkpoints and settings) is not run
-again, so an interrupted sweep continues where it stopped. It writes out_dir/results.csv (one row per point:
-method, setting, kl, gold_mean, rm_mean, their 95% intervals, n_prompts, labels, solved, n_problems),
-frontier.png (gold against KL, every method) and proxy_vs_gold.png (RM and gold against sqrt(KL), best-of-n and PPO: Gao et al.'s figure).
+On a machine shared with other jobs, OMP_NUM_THREADS=1 python frontier.py: two threads per process fighting
+for the same cores made PPO's iterations 5-15x slower here. A run whose result is already in out_dir/points/
+(measured with the same checkpoints and settings) is not run again, so an interrupted sweep continues where it
+stopped. It writes out_dir/results.csv (one row per point: method, setting, kl, gold_mean, rm_mean, their 95%
+intervals, n_prompts, labels, solved, n_problems), frontier.png (gold against KL, every method) and
+proxy_vs_gold.png (RM and gold against sqrt(KL), best-of-n and PPO: Gao et al.'s figure).
 
 The shortened runs (options below): PPO 30 iterations of 64 rollouts (the default run has 60), at kl_coef
 0.2, 0.05 (the default), 0.01 and 0; DPO 150 steps (the default 300) on pairs sampled for 1,200 prompts (2,500)
@@ -39,7 +41,7 @@ in 3 rounds, at beta 0.1, 0.5 (the default) and 2, each with rpo_alpha 0 and 1; 
 problems x 8 replies (the default run has 40) at its default kl_coef 0.04. The runs are stage runs like any
 other (each stage's main with its options, out_dir out_dir/runs/<method>_<setting>), so a run keeps its own
 guarantees: one stopped part-way goes on with the stage's --resume, and a run started again with other options
-moves the earlier one's files to previous/run-N.
+moves the earlier one's files to previous/run-N (so does a run whose SFT model, reward model or data changed).
 
 Where this departs from the papers:
 1. One seed per point, and shortened runs: a point's interval is over prompts (1.96 standard errors of the
@@ -407,8 +409,10 @@ def label_point(ax, r, x, y):
     name = {"ppo": "kl_coef ", "dpo": "beta ", "dpo_rpo1": "beta ", "grpo": "kl_coef "}.get(r["method"])
     if r["method"] == "best_of_n" and math.log2(r["setting"]) % 2 == 0:  # n = 1, 4, 16, 64
         name = "n="
+    offset = {"dpo": (4, -10), "dpo_rpo1": (-38, 4)}.get(r["method"], (4, 4))  # apart where the methods meet
     if name:
-        ax.annotate(f"{name}{r['setting']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.annotate(f"{name}{r['setting']:g}", (x, y), textcoords="offset points", xytext=offset, fontsize=7,
+                    color=STYLE.get(r["method"], ("black",))[0])
 
 
 def plot_frontier(rows, path, note):
@@ -425,12 +429,16 @@ def plot_frontier(rows, path, note):
                     alpha=0.6 if method == "best_of_n_gold" else 1.0)
         for r in rs:
             label_point(ax, r, r["kl"], r["gold_mean"])
-    ax.set_xscale("symlog", linthresh=4, linscale=1.5)  # linear up to 4 nats, where best-of-64 ends; log beyond
-    top = max(4.0, max(r["kl"] for r in rows) * 1.3) if rows else 4.0
-    ax.set_xlim(-0.15, top)
-    ax.set_xticks([t for t in (0, 1, 2, 3, 4, 8, 16, 32, 64, 128, 256) if t <= top])
-    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.set_xlabel("KL(policy || SFT) per reply, nats (linear up to 4, logarithmic beyond)")
+    top = max(4.0, max(r["kl"] for r in rows) * 1.1) if rows else 4.0
+    if top <= 12:
+        ax.set_xlim(-0.15, top)
+        ax.set_xlabel("KL(policy || SFT) per reply, nats")
+    else:  # a run far from SFT (no KL penalty, long): linear up to 4 nats, where best-of-64 ends, log beyond
+        ax.set_xscale("symlog", linthresh=4, linscale=1.5)
+        ax.set_xlim(-0.15, top * 1.2)
+        ax.set_xticks([t for t in (0, 1, 2, 3, 4, 8, 16, 32, 64, 128, 256) if t <= top * 1.2])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("KL(policy || SFT) per reply, nats (linear up to 4, logarithmic beyond)")
     ax.set_ylabel("gold score, mean of the judge's points (95% interval)")
     ax.set_title("The reward-KL frontier: true reward bought per nat of KL")
     ax.grid(alpha=0.3)
@@ -463,18 +471,20 @@ def plot_proxy_vs_gold(rows, path, note, ppo_logs=(), rm_scale=(0.0, 1.0)):
                 label_point(ax, r, xi, r[key])
         for i, (kl_coef, log) in enumerate(ppo_logs):
             y = [(r["rm_score"] - rm_scale[0]) / rm_scale[1] if key == "rm_mean" else r["gold"] for r in log]
-            ax.plot([math.sqrt(max(r["kl"], 0.0)) for r in log], smooth(y), color="tab:red", lw=0.7, alpha=0.4,
-                    label="PPO during training (rollouts on training prompts, 5-iteration mean)" if i == 0 else None)
+            x = [math.sqrt(max(kl, 0.0)) for kl in smooth([r["kl"] for r in log])]
+            ax.plot(x, smooth(y), color="tab:red", lw=0.7, alpha=0.4,
+                    label="PPO during training (rollouts on training prompts, 5-iteration means)" if i == 0 else None)
         ax.set_xlabel("sqrt(KL(policy || SFT)), sqrt(nats)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best")
+    handles, labels = axes[1].get_legend_handles_labels()
+    if handles:  # one legend for both panels, under them: no point hidden
+        fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.04))
     axes[0].set_title("proxy: the reward model's score")
     axes[1].set_title("truth: the gold judge's score")
     fig.suptitle("Reward model over-optimisation (after Gao et al. 2022)")
     fig.text(0.01, 0.01, note, fontsize=7, color="dimgray")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
