@@ -1,0 +1,94 @@
+"""notebooks/export.py: from a tiny pipeline's out/ (random-init checkpoints of every stage) it writes every file the
+notebooks read, reading nothing but out/ and the tinyworld, and its numbers agree with the project's functions."""
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from model import GPT, load_model, save_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def export_module():
+    spec = importlib.util.spec_from_file_location("notebook_export", ROOT / "notebooks" / "export.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_out(tmp_path_factory, tiny_ckpts, tiny_enc):
+    """A pipeline's out/: the fixtures' pretrain, sft and rm, a ppo and a dpo (other random weights), a log and
+    a metrics file."""
+    out = tmp_path_factory.mktemp("out")
+    for stage in ("pretrain", "sft", "rm"):
+        shutil.copytree(tiny_ckpts / stage, out / stage)
+    sft, _ = load_model(out / "sft")
+    for stage, seed in (("ppo", 1), ("dpo", 2)):
+        torch.manual_seed(seed)
+        policy = GPT(sft.config)
+        save_checkpoint(out / stage, policy, stage=stage, tokenizer=tiny_enc.name)
+    (out / "sft" / "log.jsonl").write_text('{"step": 1, "time": 0.1, "loss": 3.14159265, "ms": 12.0}\n')
+    (out / "sft" / "metrics.json").write_text(json.dumps({"val_loss": 1.5, "scores": [1.0, 2.0]}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(export_module, tiny_out, tiny_world, tmp_path_factory):
+    dest = tmp_path_factory.mktemp("pipeline")
+    return dest, export_module.export(tiny_out, tiny_world, dest, per_task=1, n_sweep=4, seed=0)
+
+
+def test_export_writes_every_file_from_out_only(export_module, exported, tiny_out):
+    dest, files = exported
+    assert set(files) == {"metrics.json", "sft_log.jsonl", "replies.jsonl", "sampling.json", "rm_scores.json",
+                          "rollout.json", "dpo_pairs.json"}
+    assert sum((dest / f).stat().st_size for f in files) < 200_000  # small enough to commit
+    # logs: timing columns dropped, numbers rounded; metrics: raw score lists dropped
+    assert json.loads((dest / "sft_log.jsonl").read_text()) == {"step": 1, "loss": 3.142}
+    metrics = json.loads((dest / "metrics.json").read_text())
+    assert metrics["sft"]["val_loss"] == 1.5 and "scores" not in metrics["sft"]
+    assert set(metrics["exported"]["stages"]) == {"pretrain", "sft", "rm", "ppo", "dpo"}
+    # replies: one row per task, a reply of every writing stage, judged and scored
+    rows = [json.loads(line) for line in (dest / "replies.jsonl").read_text().splitlines()]
+    assert len({r["task"] for r in rows}) == len(rows) >= 5
+    for r in rows:
+        for stage in ("pretrain", "sft", "ppo", "dpo"):
+            reply = r[stage]
+            assert reply["stop"] in ("end", "user", "other", "length") and isinstance(reply["rm"], float)
+            assert reply["gold"] == pytest.approx(sum(reply[p] for p in export_module.PARTS), abs=0.01) \
+                or reply["gold"] < -5  # the judge squashes totals below -5
+    sampling = json.loads((dest / "sampling.json").read_text())
+    assert [s["temperature"] for s in sampling["sweep"]] == list(export_module.TEMPERATURES)
+    assert len(sampling["next_token"][0]["logits"]) == load_model(tiny_out / "sft")[0].config.vocab_size
+
+
+def test_exported_numbers_agree_with_the_stage_functions(exported):
+    import dpo
+    import ppo
+    from model import pad_batch
+    dest, _ = exported
+    # the rollout: per reply, as many log-probs, reference log-probs and values as tokens; the reward PPO would
+    # compute from them puts the score on the last token
+    ro = json.loads((dest / "rollout.json").read_text())
+    for r in ro["replies"]:
+        assert len(r["tokens"]) == len(r["logprobs"]) == len(r["ref_logprobs"]) == len(r["values"]) > 0
+    lp, mask = pad_batch([r["logprobs"] for r in ro["replies"]], side="right")
+    ref, _ = pad_batch([r["ref_logprobs"] for r in ro["replies"]], side="right")
+    scores = torch.tensor([r["score"] for r in ro["replies"]])
+    rewards, _ = ppo.per_token_rewards(lp.float(), ref.float(), scores, mask.float(), kl_coef=0.0)
+    assert torch.allclose(rewards.sum(1), scores, atol=1e-3)
+    # the DPO pairs: dpo.reply_logprob over the exported token log-probs gives the exported pair_logprobs sums
+    pairs = json.loads((dest / "dpo_pairs.json").read_text())["pairs"]
+    assert pairs
+    for p in pairs:
+        for side in ("chosen", "rejected"):
+            for name in ("policy", "reference"):
+                tlp = torch.tensor([p[f"{name}_{side}_token_logprobs"]])
+                total = dpo.reply_logprob(tlp, torch.tensor([p[f"{side}_mask"]])).item()
+                assert total == pytest.approx(p[f"{name}_{side}_logp"], rel=2e-3, abs=1e-2)
