@@ -13,8 +13,9 @@ is missing from out/ is skipped, and said; the notebooks need every file, so exp
     replies.jsonl      the reply of every stage's model to the same held-out prompts (per_task of each task),
                        sampled as the stages evaluate (temperature 1, one seed), judged part by part, and scored
                        by the reward model
-    sampling.json      the SFT model's next-token logits after two prompts; its replies at several temperatures
-                       (gold summary of each); several samples of one prompt at each temperature
+    sampling.json      the SFT model's next-token logits after two prompts (and the text of the likeliest
+                       tokens); the gold summary of its replies at several temperatures; several samples of one
+                       prompt at each temperature
     rm_scores.json     reward-model score and gold score of the SFT model's replies to held-out prompts
     rollout.json       one PPO rollout, token by token: the PPO policy's replies, their log-probs under the policy
                        and the SFT reference, the values (the value model as PPO starts it: the reward model) and
@@ -161,7 +162,9 @@ def export_sampling(sft, reward_model, enc, records, dest, seed, device, n_examp
         ids = render_prompt(enc, p)
         with torch.no_grad():
             logits = sft(torch.tensor([ids], device=device))[0, -1].float().cpu()  # (V,) for the first reply token
-        next_token.append({"prompt": p, "prompt_ids": ids, "logits": [round(v, 3) for v in logits.tolist()]})
+        top = torch.topk(logits, min(40, logits.numel())).indices.tolist()  # their text, for display
+        next_token.append({"prompt": p, "prompt_ids": ids, "logits": [round(v, 3) for v in logits.tolist()],
+                           "top_tokens": {str(i): enc.decode([i]) for i in top}})
     sweep, examples = [], []
     for t in TEMPERATURES:
         replies = generate_replies(sft, enc, prompts, temperature=t, seed=seed, device=device)

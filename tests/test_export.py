@@ -41,7 +41,12 @@ def tiny_out(tmp_path_factory, tiny_ckpts, tiny_enc):
 @pytest.fixture(scope="module")
 def exported(export_module, tiny_out, tiny_world, tmp_path_factory):
     dest = tmp_path_factory.mktemp("pipeline")
-    return dest, export_module.export(tiny_out, tiny_world, dest, per_task=1, n_sweep=4, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 2-layer model of 32 dims samples token by token: one thread is fastest
+    try:
+        return dest, export_module.export(tiny_out, tiny_world, dest, per_task=1, n_sweep=4, seed=0)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_export_writes_every_file_from_out_only(export_module, exported, tiny_out):
@@ -71,18 +76,18 @@ def test_export_writes_every_file_from_out_only(export_module, exported, tiny_ou
 def test_exported_numbers_agree_with_the_stage_functions(exported):
     import dpo
     import ppo
-    from model import pad_batch
     dest, _ = exported
     # the rollout: per reply, as many log-probs, reference log-probs and values as tokens; the reward PPO would
     # compute from them puts the score on the last token
     ro = json.loads((dest / "rollout.json").read_text())
     for r in ro["replies"]:
         assert len(r["tokens"]) == len(r["logprobs"]) == len(r["ref_logprobs"]) == len(r["values"]) > 0
-    lp, mask = pad_batch([r["logprobs"] for r in ro["replies"]], side="right")
-    ref, _ = pad_batch([r["ref_logprobs"] for r in ro["replies"]], side="right")
+    pad = lambda key: torch.nn.utils.rnn.pad_sequence([torch.tensor(r[key]) for r in ro["replies"]], batch_first=True)
+    lp, ref = pad("logprobs"), pad("ref_logprobs")
+    mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(r["tokens"])) for r in ro["replies"]], batch_first=True)
     scores = torch.tensor([r["score"] for r in ro["replies"]])
-    rewards, _ = ppo.per_token_rewards(lp.float(), ref.float(), scores, mask.float(), kl_coef=0.0)
-    assert torch.allclose(rewards.sum(1), scores, atol=1e-3)
+    rewards, kl = ppo.per_token_rewards(lp, ref, scores, mask, kl_coef=0.1)
+    assert torch.allclose(rewards.sum(1), scores - 0.1 * (lp - ref).sum(1), atol=1e-3)
     # the DPO pairs: dpo.reply_logprob over the exported token log-probs gives the exported pair_logprobs sums
     pairs = json.loads((dest / "dpo_pairs.json").read_text())["pairs"]
     assert pairs
