@@ -183,13 +183,22 @@ def export_sampling(sft, reward_model, enc, records, dest, seed, device, n_examp
                                         "sweep": sweep, "examples_prompt": prompts[0], "examples": examples})
 
 
-def export_rollout(policy, policy_name, reference, reward_model, rm_ckpt, enc, prompts, dest, seed, device):
-    """One PPO rollout with ppo.rollout itself, laid out reply by reply (only the real reply tokens)."""
-    cfg = ppo.Config()
+def run_settings(ckpt, defaults, keys):
+    """The options a stage's run used (its checkpoint's train_config), falling back to its defaults -> dict."""
+    used = (ckpt or {}).get("train_config") or {}
+    return {k: used.get(k, getattr(defaults, k)) for k in keys}
+
+
+def export_rollout(policy, policy_name, policy_ckpt, reference, reward_model, rm_ckpt, enc, prompts, dest, seed,
+                   device):
+    """One PPO rollout with ppo.rollout itself, laid out reply by reply (only the real reply tokens), with the
+    settings of the PPO run that trained the policy."""
+    cfg = run_settings(policy_ckpt if policy_name == "ppo" else None, ppo.Config(),
+                       ("kl_coef", "gamma", "lam", "clip_eps", "clip_eps_value", "temperature", "max_new_tokens"))
     extra = rm_ckpt.get("extra") or {}
     score_mean, score_std = extra.get("score_mean", 0.0), extra.get("score_std", 1.0) or 1.0
-    ro = ppo.rollout(policy, reference, reward_model, reward_model, enc, prompts, max_new_tokens=cfg.max_new_tokens,
-                     temperature=cfg.temperature, generator=torch.Generator(device=device).manual_seed(seed),
+    ro = ppo.rollout(policy, reference, reward_model, reward_model, enc, prompts, max_new_tokens=cfg["max_new_tokens"],
+                     temperature=cfg["temperature"], generator=torch.Generator(device=device).manual_seed(seed),
                      score_mean=score_mean, score_std=score_std, device=device)
     rows = []
     for b, prompt in enumerate(prompts):
@@ -205,8 +214,7 @@ def export_rollout(policy, policy_name, reference, reward_model, rm_ckpt, enc, p
         "about": f"one rollout of ppo.rollout: policy out/{policy_name}, reference out/sft, reward model "
                  "out/rm, and as value model the reward model (PPO's value model at its first iteration; ppo.py "
                  "does not save the trained one)",
-        "settings": {k: getattr(cfg, k) for k in ("kl_coef", "gamma", "lam", "clip_eps", "clip_eps_value",
-                                                  "temperature", "max_new_tokens")},
+        "settings": cfg,
         "score_mean": score_mean, "score_std": score_std, "no_end_score": ppo.NO_END_SCORE, "replies": rows})
 
 
@@ -214,7 +222,7 @@ def gold_score_of(prompt, text, finished):
     return gold_breakdown(prompt, text, finished=finished)["total"]
 
 
-def export_dpo_pairs(policy, reference, enc, prompts, dest, seed, device, n_pairs=6):
+def export_dpo_pairs(policy, policy_ckpt, reference, enc, prompts, dest, seed, device, n_pairs=6):
     """DPO's round-1 pairs (dpo.sample_pairs: two SFT replies, the labeller's order) on held-out prompts, with
     every token's log-prob under the reference and the policy, and dpo.pair_logprobs' sums."""
     pairs = dpo.sample_pairs(reference, enc, prompts, labeller_prefers_a, seed=seed, device=device)[:n_pairs]
@@ -230,7 +238,8 @@ def export_dpo_pairs(policy, reference, enc, prompts, dest, seed, device, n_pair
                 ids = p[f"{side}_ids"]
                 row[f"{side}_ids"], row[f"{side}_mask"] = ids, p[f"{side}_mask"]
                 for name, m in (("policy", policy), ("reference", reference)):
-                    row[f"{name}_{side}_token_logprobs"] = m.token_logprobs(torch.tensor([ids], device=device))[0].tolist()
+                    token_logprobs = m.token_logprobs(torch.tensor([ids], device=device))[0]  # (T-1,)
+                    row[f"{name}_{side}_token_logprobs"] = token_logprobs.tolist()
                     row[f"{name}_{side}_logp"] = sums[name][0 if side == "chosen" else 1][i]
             rows.append(row)
     write_json(dest / "dpo_pairs.json", {
@@ -238,7 +247,8 @@ def export_dpo_pairs(policy, reference, enc, prompts, dest, seed, device, n_pair
                  "(dpo.sample_pairs, as dpo.py's first round); token_logprobs[t] = log p(ids[t+1] | ids[:t+1]) "
                  "(GPT.token_logprobs) under the policy out/dpo and the reference out/sft; *_logp: "
                  "dpo.pair_logprobs, the sum over the reply's tokens",
-        "settings": {"beta": dpo.Config().beta, "rpo_alpha": dpo.Config().rpo_alpha}, "pairs": rows})
+        "settings": run_settings(policy_ckpt, dpo.Config(), ("beta", "rpo_alpha", "rounds", "pairs", "loss_type")),
+        "pairs": rows})
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -271,9 +281,11 @@ def export(out="out", data_dir="data/tinyworld", dest=DEFAULT_DEST, *, split="te
         if reward_model is not None:
             name = "ppo" if "ppo" in models else "sft"
             rollout_prompts = [r["prompt"] for r in pick_prompts(records, 1)][:4]
-            export_rollout(models[name][0], name, models["sft"][0], reward_model, rm_ckpt, enc, rollout_prompts, dest, seed, device)
+            export_rollout(models[name][0], name, models[name][1], models["sft"][0], reward_model, rm_ckpt, enc,
+                           rollout_prompts, dest, seed, device)
         if "dpo" in models:
-            export_dpo_pairs(models["dpo"][0], models["sft"][0], enc, [r["prompt"] for r in shown], dest, seed, device)
+            export_dpo_pairs(models["dpo"][0], models["dpo"][1], models["sft"][0], enc, [r["prompt"] for r in shown],
+                             dest, seed, device)
     files = sorted(p.name for p in dest.iterdir() if p.is_file())
     size = sum((dest / f).stat().st_size for f in files)
     print(f"export: {len(files)} files, {size / 1024:.0f} KB in {dest} ({time.time() - t0:.0f}s)")
