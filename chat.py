@@ -20,11 +20,15 @@ import sys
 
 import torch
 
+from config import check_args, run
 from data.datasets import DEFAULT_DATA_DIR, tokenizer_for
 from device import get_device
 from model import load_model
 from replies import PromptTooLong, generate_replies, stop_ids
 from tokenizer import BOS, SPECIAL_TOKENS, special_id
+
+
+TOO_LONG = "(the prompt is longer than the model's context of {} tokens: no room for a reply)"
 
 
 def reply(model, enc, messages, args, device, stream=None):
@@ -82,13 +86,16 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="sampling seed")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     args = ap.parse_args(argv)
+    check_args(args, temperature=dict(at_least=0), top_k=dict(at_least=0), max_new_tokens=dict(at_least=1))
+    if args.prompt is not None and not args.prompt.strip():
+        raise ValueError("--prompt is empty: give the text to answer")
 
     device = get_device(args.device)
     enc = tokenizer_for(args.data_dir, args.tokenizer)
     paths = args.compare or [args.checkpoint]
     models = []
-    for path in paths:
-        models.append((path, load_model(path, device=device, tokenizer=enc)[0]))
+    for path in paths:  # a reward model scores replies and cannot write them: refused
+        models.append((path, load_model(path, device=device, tokenizer=enc, model_type="GPT")[0]))
     interactive = args.prompt is None and sys.stdin.isatty()
     if interactive:
         print(f"chatting with {', '.join(paths)} (temperature {args.temperature}); /reset to start over, Ctrl-D to quit")
@@ -112,15 +119,16 @@ def main(argv=None):
             for path, model in models:
                 if args.raw:
                     answer = continuation(model, enc, text, args, device)
-                    print(f"[{path}] {text}{answer or ''}")
+                    answer = text + answer if answer is not None else None
                 else:
-                    print(f"[{path}] {reply(model, enc, [{'role': 'user', 'content': text}], args, device)}")
+                    answer = reply(model, enc, [{"role": "user", "content": text}], args, device)
+                print(f"[{path}] {answer if answer is not None else TOO_LONG.format(model.config.block_size)}")
             print()
             continue
         if args.raw:  # the prompt, then what the model writes after it; no history
             print(text, end="", flush=True)
             answer = continuation(models[0][1], enc, text, args, device, stream=lambda s: print(s, end="", flush=True))
-            print("" if answer is not None else "(the prompt is longer than the model's context)")
+            print("" if answer is not None else TOO_LONG.format(models[0][1].config.block_size))
             continue
         history.append({"role": "user", "content": text})
         print("bot> ", end="", flush=True)
@@ -134,9 +142,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"chat.py: {e}")
-    except KeyboardInterrupt:
-        sys.exit(0)
+    sys.exit(run(main))

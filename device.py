@@ -11,15 +11,32 @@ import numpy as np
 import torch
 
 
+def mps_available():
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def get_device(name="auto"):
-    """'auto' picks CUDA, then Apple's MPS, then the CPU; any other value is used as given."""
-    if name != "auto":
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; 'cpu', 'cuda', 'cuda:N' and 'mps' are used as given, if
+    this machine has them: otherwise a one-line ValueError names the option and what there is."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
+    kind, _, index = name.partition(":")
+    if name == "cpu":
         return name
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    if kind == "cuda" and (not index or index.isdigit()):
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available here (no NVIDIA GPU or driver, or this torch "
+                             f"{torch.__version__} was built without CUDA); use --device cpu or --device auto")
+        n = torch.cuda.device_count()
+        if index and int(index) >= n:
+            raise ValueError(f"--device {name}: this machine has {n} CUDA device(s), cuda:0 to cuda:{n - 1}")
+        return name
+    if name == "mps":
+        if not mps_available():
+            raise ValueError("--device mps: Apple's MPS is not available here (it needs a Mac with Apple silicon "
+                             "and a torch built with it); use --device cpu or --device auto")
+        return name
+    raise ValueError(f"--device {name}: not a device; choose auto, cpu, cuda, cuda:N or mps")
 
 
 def autocast(device, dtype="bfloat16"):

@@ -58,6 +58,12 @@ Where this departs from the DPO paper:
 4. The reference log-probs are computed per batch with the frozen reference (no pre-computation pass): simpler
    to read, and the cost is one extra forward without gradients.
 5. Evaluation with the tinyworld's gold judge: win rate against the SFT model, KL to the reference.
+
+Ctrl-C or SIGTERM stops the loop after the current step and saves out_dir/ckpt.pt; `python dpo.py --resume`
+continues it exactly: beside the policy the checkpoint keeps its optimizer, the random state, and with
+--pairs sampled the current round's pairs (they were sampled from the policy as it was when the round began,
+which no longer exists). Restarting from the saved policy instead (--init) could not work here: the policy
+checkpoint also gives the frozen reference.
 """
 
 import copy
@@ -70,16 +76,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from config import opt, parse_config, run
-from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_preferences, tokenizer_for
-from data.formats import load_prompts
+from config import opt, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, render_preferences, tokenizer_for
 from data.tinyworld import labeller_prefers_a
 from device import autocast, get_device, set_seed
 from evaluate import compare_models
 from logger import MetricsLogger
 from model import evaluating, load_model, pad_batch
 from replies import generate_replies
-from training import clip_gradients, draw_batch, frozen, lr_at, save_run, set_lr
+from training import (StopRequest, clip_gradients, draw_batch, frozen, lr_at, prepare_out_dir, restore,
+                      resume_state, save_progress, save_run, set_lr, start_or_resume)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -147,40 +153,42 @@ class Config:
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
     out_dir: str = opt("out/dpo", "where the policy, logs and metrics.json go")
+    resume: bool = opt(False, "continue the stopped run in out_dir (Ctrl-C, SIGTERM) with its saved options")
     pairs: str = opt("sampled", "training pairs: 'sampled' = two replies of the policy to each training prompt "
                      "(the SFT model's in round 1), labelled by the tinyworld's labeller; 'prefs' = the preference "
-                     "file (train_file)")
+                     "file (train_file)", choices=("sampled", "prefs"))
     train_file: str = opt("", "--pairs prefs: preference JSONL (prompt/chosen/rejected); "
                           "'' = data_dir/prefs_train.jsonl")
     train_prompts: str = opt("", "prompts for --pairs sampled; '' = data_dir/prompts_train.jsonl")
     rounds: int = opt(3, "--pairs sampled: the sampled prompts are split into this many rounds, each round's pairs "
-                      "sampled from the policy as it is then (1 = all from the SFT model, as in the paper)")
-    n_sampled_pairs: int = opt(2500, "--pairs sampled: how many training prompts get two replies")
+                      "sampled from the policy as it is then (1 = all from the SFT model, as in the paper)", at_least=1)
+    n_sampled_pairs: int = opt(2500, "--pairs sampled: how many training prompts get two replies", at_least=1)
     eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_val.jsonl")
     eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_val.jsonl")
-    beta: float = opt(0.5, "strength of the pull towards the reference (smaller = further from SFT)")
-    label_smoothing: float = opt(0.0, "conservative DPO: assumed fraction of flipped labels (sigmoid loss only)")
-    rpo_alpha: float = opt(1.0, "weight of the chosen replies' per-token NLL added to the loss (RPO); 0 = plain DPO")
-    loss_type: str = opt("sigmoid", "'sigmoid' (DPO) or 'ipo'")
-    batch_size: int = opt(32, "pairs per step")
-    max_iters: int = opt(300, "optimizer steps")
-    lr: float = opt(1e-4, "peak learning rate")
-    min_lr: float = opt(1e-5, "final learning rate (cosine decay)")
-    warmup: int = opt(20, "warm-up steps")
-    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)")
-    eval_interval: int = opt(100, "held-out reward accuracy every this many steps")
-    log_interval: int = opt(10, "log line every this many steps")
-    n_eval_prompts: int = opt(300, "held-out prompts for the gold evaluation (0 = skip)")
-    eval_temperature: float = opt(1.0, "sampling temperature of the evaluation (same as sft.py and ppo.py)")
-    max_new_tokens: int = opt(64, "longest reply in the evaluation")
+    beta: float = opt(0.5, "strength of the pull towards the reference (smaller = further from SFT)", above=0)
+    label_smoothing: float = opt(0.0, "conservative DPO: assumed fraction of flipped labels (sigmoid loss only)",
+                                 at_least=0, below=0.5)
+    rpo_alpha: float = opt(1.0, "weight of the chosen replies' per-token NLL added to the loss (RPO); 0 = plain DPO",
+                           at_least=0)
+    loss_type: str = opt("sigmoid", "'sigmoid' (DPO) or 'ipo'", choices=("sigmoid", "ipo"))
+    batch_size: int = opt(32, "pairs per step", at_least=1)
+    max_iters: int = opt(300, "optimizer steps", at_least=1)
+    lr: float = opt(1e-4, "peak learning rate", at_least=0)
+    min_lr: float = opt(1e-5, "final learning rate (cosine decay)", at_least=0)
+    warmup: int = opt(20, "warm-up steps", at_least=0)
+    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)", at_least=0)
+    eval_interval: int = opt(100, "held-out reward accuracy every this many steps", at_least=1)
+    log_interval: int = opt(10, "log line every this many steps", at_least=1)
+    n_eval_prompts: int = opt(300, "held-out prompts for the gold evaluation (0 = skip)", at_least=0)
+    eval_temperature: float = opt(1.0, "sampling temperature of the evaluation (same as sft.py and ppo.py)",
+                                  at_least=0)
+    max_new_tokens: int = opt(64, "longest reply in the evaluation", at_least=1)
     device: str = opt("auto", "auto | cpu | cuda | mps")
     seed: int = opt(1337, "random seed")
 
 
 def check_options(cfg, data_dir):
     """Refuse option combinations that would be silently ignored or cannot work."""
-    if cfg.pairs not in ("prefs", "sampled"):
-        raise ValueError(f"--pairs must be 'prefs' or 'sampled', not {cfg.pairs!r}")
     if cfg.pairs == "sampled":
         if cfg.train_file:
             raise ValueError("--train_file is read with --pairs prefs; with --pairs sampled the pairs are sampled")
@@ -276,7 +284,7 @@ def reward_accuracy(policy, reference, pairs, device, average=False, batch_size=
 def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # config
-    cfg = parse_config(Config, argv)
+    cfg, ckpt = start_or_resume(Config, argv, "dpo")  # ckpt: the stopped run that --resume continues
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
@@ -298,11 +306,12 @@ def main(argv=None):
         n_labels, signal = len(train), f"{len(train):,} labelled pairs from {Path(train_file).name}"
     else:
         train_prompts = cfg.train_prompts or str(data_dir / "prompts_train.jsonl")
-        pair_prompts = load_prompts(train_prompts)[: cfg.n_sampled_pairs]
+        pair_prompts = prompts_that_fit(enc, train_prompts, policy.config.block_size, limit=cfg.n_sampled_pairs)
         print(f"{len(pair_prompts)} prompts from {train_prompts} for the sampled pairs, in {cfg.rounds} round(s)")
         n_labels, signal = 0, "pairs of its own replies, labelled as it trains"
     val, _ = render_preferences(enc, cfg.eval_file or str(data_dir / "prefs_val.jsonl"), policy.config.block_size)
-    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"))[: cfg.n_eval_prompts]
+    prompts = prompts_that_fit(enc, cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"), policy.config.block_size,
+                               limit=cfg.n_eval_prompts)
     print(f"{len(val)} held-out pairs")
 
     # ------------------------------------------------------------------------------------------------------
@@ -310,41 +319,53 @@ def main(argv=None):
     optimizer = policy.configure_optimizer(0.0, cfg.lr, (0.9, 0.95), device.split(":")[0])
 
     # ------------------------------------------------------------------------------------------------------
-    # training loop
-    logger = MetricsLogger(cfg.out_dir, "dpo")
+    # training loop (Ctrl-C / SIGTERM: it stops after the step, saves, and --resume goes on from there)
+    start = restore(ckpt, policy, optimizer)  # 0 for a new run
+    if ckpt and cfg.pairs == "sampled":  # the round's pairs, and the labels counted so far
+        train, n_labels = ckpt["resume"]["pairs"], ckpt["resume"]["n_labels"]
+    out_dir = prepare_out_dir(cfg.out_dir, resume=ckpt is not None)  # a new run moves an earlier one aside
+    logger = MetricsLogger(out_dir, "dpo", resume_from=start if ckpt else None)
     policy.train()
     t_start = time.time()
-    for step in range(cfg.max_iters):
-        this_round = round_of(step, cfg.rounds, cfg.max_iters)
-        if cfg.pairs == "sampled" and (step == 0 or this_round != round_of(step - 1, cfg.rounds, cfg.max_iters)):
-            train = sample_round(policy, enc, pair_prompts, this_round, cfg.rounds, seed=cfg.seed,  # the policy now
-                                 max_new_tokens=cfg.max_new_tokens, device=device)
-            n_labels += len(train)  # one label per pair
-        t0 = time.time()
-        lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
-        set_lr(optimizer, lr)
-        batch = draw_batch(train, cfg.batch_size, seed=cfg.seed * 1_000_003 + step)
-        policy_c, policy_r = pair_logprobs(policy, batch, device, average)  # (B,) each: log pi(y|x)
-        with torch.no_grad():
-            ref_c, ref_r = pair_logprobs(reference, batch, device, average)
-        loss, rewards_c, rewards_r = dpo_loss(policy_c, policy_r, ref_c, ref_r, cfg.beta, cfg.label_smoothing,
-                                              cfg.loss_type)
-        chosen_lengths = torch.tensor([sum(p["chosen_mask"]) for p in batch], dtype=torch.float, device=device)
-        nll = rpo_nll(policy_c, chosen_lengths, averaged=average) if cfg.rpo_alpha > 0 else torch.zeros(())
-        (loss + cfg.rpo_alpha * nll).backward()
-        clip_gradients(policy.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        dt = time.time() - t0
-        if (step + 1) % cfg.log_interval == 0 or step == 0:
-            n_tok = sum(len(p["chosen_ids"]) + len(p["rejected_ids"]) for p in batch)
-            logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
-                       reward_accuracy=(rewards_c > rewards_r).float().mean().item(),
-                       reward_chosen=rewards_c.mean().item(), reward_rejected=rewards_r.mean().item(),
-                       margin=(rewards_c - rewards_r).mean().item(), nll_chosen=nll.item(),
-                       logp_chosen=policy_c.mean().item(), logp_rejected=policy_r.mean().item())
-        if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
-            logger.log(step + 1, val_reward_accuracy=reward_accuracy(policy, reference, val, device, average))
+    done = start  # steps completed
+    with StopRequest() as stop:
+        for step in range(start, cfg.max_iters):
+            this_round = round_of(step, cfg.rounds, cfg.max_iters)
+            if cfg.pairs == "sampled" and (step == 0 or this_round != round_of(step - 1, cfg.rounds, cfg.max_iters)):
+                train = sample_round(policy, enc, pair_prompts, this_round, cfg.rounds, seed=cfg.seed,  # the policy now
+                                     max_new_tokens=cfg.max_new_tokens, device=device)
+                n_labels += len(train)  # one label per pair
+            t0 = time.time()
+            lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
+            set_lr(optimizer, lr)
+            batch = draw_batch(train, cfg.batch_size, seed=cfg.seed * 1_000_003 + step)
+            policy_c, policy_r = pair_logprobs(policy, batch, device, average)  # (B,) each: log pi(y|x)
+            with torch.no_grad():
+                ref_c, ref_r = pair_logprobs(reference, batch, device, average)
+            loss, rewards_c, rewards_r = dpo_loss(policy_c, policy_r, ref_c, ref_r, cfg.beta, cfg.label_smoothing,
+                                                  cfg.loss_type)
+            chosen_lengths = torch.tensor([sum(p["chosen_mask"]) for p in batch], dtype=torch.float, device=device)
+            nll = rpo_nll(policy_c, chosen_lengths, averaged=average) if cfg.rpo_alpha > 0 else torch.zeros(())
+            (loss + cfg.rpo_alpha * nll).backward()
+            clip_gradients(policy.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            dt = time.time() - t0
+            if (step + 1) % cfg.log_interval == 0 or step == 0:
+                n_tok = sum(len(p["chosen_ids"]) + len(p["rejected_ids"]) for p in batch)
+                logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
+                           reward_accuracy=(rewards_c > rewards_r).float().mean().item(),
+                           reward_chosen=rewards_c.mean().item(), reward_rejected=rewards_r.mean().item(),
+                           margin=(rewards_c - rewards_r).mean().item(), nll_chosen=nll.item(),
+                           logp_chosen=policy_c.mean().item(), logp_rejected=policy_r.mean().item())
+            if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
+                logger.log(step + 1, val_reward_accuracy=reward_accuracy(policy, reference, val, device, average))
+            done = step + 1
+            if stop.requested:
+                break
+    save_progress(stop, out_dir, policy, "dpo.py", stage="dpo", step=done, tokenizer=enc.name, optimizer=optimizer,
+                  train_config=asdict(cfg), resume=resume_state(pairs=train if cfg.pairs == "sampled" else None,
+                                                                n_labels=n_labels))
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
@@ -357,11 +378,11 @@ def main(argv=None):
     if prompts:
         metrics.update(compare_models({"sft": reference, "dpo": policy}, enc, prompts, temperature=cfg.eval_temperature,
                                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, device=device,
-                                      samples_file=f"{cfg.out_dir}/samples.jsonl"))
+                                      samples_file=f"{out_dir}/samples.jsonl"))
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_run(cfg.out_dir, metrics, [("dpo.png", ["loss", ["reward_chosen", "reward_rejected", "margin"],
+    save_run(out_dir, metrics, [("dpo.png", ["loss", ["reward_chosen", "reward_rejected", "margin"],
                                                  ["logp_chosen", "logp_rejected"],
                                                  ["reward_accuracy", "val_reward_accuracy"]], "DPO")],
              model=policy, stage="dpo", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),

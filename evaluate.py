@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from checkpoint import checkpoint_file
-from config import run
+from config import check_args, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
 from data.tinyworld import gold_breakdown
@@ -233,16 +233,18 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every checkpoint)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     args = ap.parse_args(argv)
+    check_args(args, n_prompts=dict(at_least=0), temperature=dict(at_least=0), max_new_tokens=dict(at_least=1))
 
     device = get_device(args.device)
     data_dir = ensure_data_dir(args.data_dir)
     enc = tokenizer_for(data_dir, args.tokenizer)
     prompts = load_prompts(data_dir / f"prompts_{args.split}.jsonl")[: args.n_prompts or None]
-    for path in [args.reference] + args.checkpoints:  # fail before any work if one is missing
+    for path in [args.reference] + args.checkpoints:  # fail before any work if one is missing or unusable
         if not checkpoint_file(path).exists():
             raise FileNotFoundError(f"{checkpoint_file(path)}: no checkpoint (run the stage that writes it, or "
                                     f"choose others with --checkpoints)")
-    reference, _ = load_model(args.reference, device=device, tokenizer=enc)
+        load_model(path, tokenizer=enc, model_type="GPT")  # another tokenizer, a reward model: refused here
+    reference, _ = load_model(args.reference, device=device, tokenizer=enc, model_type="GPT")
     kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, device=device)
     _, ref_judged = evaluate_replies(generate_replies(reference, enc, prompts, **kw))
     results = [evaluate_checkpoint(path, reference, [j["total"] for j in ref_judged], enc, prompts, args, device)
@@ -257,7 +259,7 @@ def main(argv=None):
 
 def evaluate_checkpoint(path, reference, ref_gold, enc, prompts, args, device):
     """One row of the table: a checkpoint's replies to the prompts, judged and compared with the reference's."""
-    model, ckpt = load_model(path, device=device, tokenizer=enc)
+    model, ckpt = load_model(path, device=device, tokenizer=enc, model_type="GPT")
     replies = generate_replies(model, enc, prompts, max_new_tokens=args.max_new_tokens,
                                temperature=args.temperature, seed=args.seed, device=device)
     summary, judged = evaluate_replies(replies)

@@ -30,8 +30,9 @@ def _fmt(key, value):
 class MetricsLogger:
     """One pipe-separated line per step on stdout, the same numbers appended to out_dir/log.jsonl.
 
-    A run starts a fresh log file; a run resumed from a checkpoint of step N passes resume_from=N: the records
-    of steps up to N are kept (what was logged after the checkpoint was lost with the run) and new ones appended.
+    A run starts a fresh log file (training.prepare_out_dir has moved an earlier run's log aside first); a run
+    resumed from a checkpoint of step N passes resume_from=N: the records of steps up to N are kept (what was
+    logged after the checkpoint was lost with the run) and new ones appended.
     """
 
     def __init__(self, out_dir, stage, resume_from=None, quiet=False):

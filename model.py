@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # save_checkpoint and load_checkpoint are also importable from this module
-from checkpoint import CheckpointError, load_checkpoint, read_gpt2, save_checkpoint  # noqa: F401
+from checkpoint import CheckpointError, checkpoint_file, load_checkpoint, read_gpt2, save_checkpoint  # noqa: F401
 
 TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
 
@@ -46,6 +46,16 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm, as GPT-2
     gelu: str = "exact"  # the MLP's GELU: "exact" (erf), or "tanh", the approximation GPT-2's weights were trained with
+
+    def __post_init__(self):
+        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} {getattr(self, name)}: must be a positive integer")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}: each of the n_head "
+                             f"attention heads works on n_embd / n_head dimensions")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout {self.dropout}: must be at least 0 and less than 1")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -410,13 +420,20 @@ class GPT(nn.Module):
         pytorch_model.bin, read by checkpoint.read_gpt2). Nothing is downloaded. vocab_size larger than the
         checkpoint's adds rows to the embedding (for our chat tokens), initialised to the mean embedding."""
         shape, weights = read_gpt2(path)
-        model = cls(GPTConfig(**shape, dropout=dropout, bias=True, gelu="tanh"))
+        try:
+            config = GPTConfig(**shape, dropout=dropout, bias=True, gelu="tanh")
+        except ValueError as e:
+            raise CheckpointError(f"{path}/config.json: {e}") from None
+        model = cls(config)
         with torch.no_grad():
             for name, param in model.state_dict().items():
                 if name == "lm_head.weight":
                     continue  # tied to transformer.wte.weight
                 if name not in weights:
-                    raise KeyError(f"{path}: the checkpoint has no weight {name}")
+                    raise CheckpointError(f"{path}: the checkpoint has no weight {name}")
+                if weights[name].shape != param.shape:
+                    raise CheckpointError(f"{path}: weight {name} has shape {tuple(weights[name].shape)}, but "
+                                          f"config.json makes it {tuple(param.shape)}")
                 param.copy_(weights[name])
         if vocab_size is not None and vocab_size > model.config.vocab_size:
             model.resize_vocab(vocab_size)
@@ -464,13 +481,29 @@ class ScalarGPT(nn.Module):
 MODEL_TYPES = {"GPT": GPT, "ScalarGPT": ScalarGPT}
 
 
-def load_model(path, expected_stage=None, device="cpu", tokenizer=None):
-    """-> (model, checkpoint dict): the GPT or ScalarGPT a checkpoint holds, on device, in eval mode.
-    expected_stage and tokenizer (this run's Encoding) are checked as in checkpoint.load_checkpoint."""
-    ckpt = load_checkpoint(path, expected_stage, tokenizer)
+def model_from_checkpoint(ckpt, path):
+    """The GPT or ScalarGPT a checkpoint dict holds (on the CPU). A checkpoint whose contents do not make that
+    model (an unknown model type or config key, a missing or misshapen weight) is a CheckpointError naming path."""
     cls = MODEL_TYPES.get(ckpt["model_type"])
     if cls is None:
         raise CheckpointError(f"{path}: unknown model type {ckpt['model_type']!r}")
-    model = cls(GPTConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), ckpt
+    try:
+        model = cls(GPTConfig(**ckpt["config"]))
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, ValueError, RuntimeError) as e:  # unknown config key, bad value, missing/misshapen weight
+        raise CheckpointError(f"{path}: its weights do not make a {cls.__name__} "
+                              f"({' '.join(str(e).split())[:300]})") from None
+    return model
+
+
+def load_model(path, expected_stage=None, device="cpu", tokenizer=None, model_type=None):
+    """-> (model, checkpoint dict): the GPT or ScalarGPT a checkpoint holds, on device, in eval mode.
+    expected_stage and tokenizer (this run's Encoding) are checked as in checkpoint.load_checkpoint; model_type
+    "GPT" refuses a reward model (a ScalarGPT scores replies, it cannot write them), and "ScalarGPT" a GPT."""
+    ckpt = load_checkpoint(path, expected_stage, tokenizer)
+    file = checkpoint_file(path)
+    if model_type is not None and ckpt["model_type"] != model_type:
+        what = ("a language model (GPT), which writes replies" if ckpt["model_type"] == "GPT" else
+                "a reward model (ScalarGPT), which scores replies and cannot write them")
+        raise CheckpointError(f"{file}: holds {what} ('{ckpt['stage']}' checkpoint), but this needs a {model_type}")
+    return model_from_checkpoint(ckpt, file).to(device).eval(), ckpt

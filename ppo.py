@@ -30,6 +30,12 @@ Where this departs from InstructGPT / Ziegler et al.:
 3. Dropout is off in every forward pass (rollout, scoring, update), so the first minibatch's ratio is exactly 1.
 4. Entropy is logged as the mean of -log pi(sampled token), a sample estimate, instead of the full-softmax entropy.
 5. No pretraining-loss mixing (InstructGPT's PPO-ptx).
+
+Ctrl-C or SIGTERM stops the run after the current iteration and saves out_dir/ckpt.pt; `python ppo.py --resume`
+continues it exactly. Beside the policy it keeps what the next iteration depends on: both optimizers, the value
+model, the KL coefficient and the states of the two random generators (rollout samples, prompt order). Restarting
+from the saved policy instead (--init) could not work here: the policy checkpoint also gives the frozen reference,
+and the value model and the KL controller would start over.
 """
 
 import copy
@@ -38,16 +44,16 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from config import opt, parse_config, run
-from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
-from data.formats import load_prompts
+from config import opt, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for
 from data.tinyworld import gold_score
 from device import get_device, set_seed
 from evaluate import compare_models
 from logger import MetricsLogger
 from model import at_last_token, last_index, load_model
 from replies import generate_replies, reply_batch
-from training import clip_gradients, frozen, save_run
+from training import (StopRequest, clip_gradients, frozen, prepare_out_dir, restore, resume_state, save_progress,
+                      save_run, start_or_resume)
 
 NO_END_SCORE = -1.5  # whitened score given to a reply that does not end with <|end|>
 
@@ -202,27 +208,35 @@ class Config:
     policy: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
     reward_model: str = opt("out/rm", "reward model checkpoint (also the value model's starting point)")
     out_dir: str = opt("out/ppo", "where the policy, logs, plots and metrics.json go")
+    resume: bool = opt(False, "continue the stopped run in out_dir (Ctrl-C, SIGTERM) with its saved options")
     prompts: str = opt("", "prompts JSONL for rollouts; '' = data_dir/prompts_train.jsonl")
     eval_prompts: str = opt("", "held-out prompts for the final evaluation; '' = data_dir/prompts_val.jsonl")
-    iters: int = opt(60, "PPO iterations (rollout batch + updates)")
-    batch_size: int = opt(64, "prompts (rollouts) per iteration")
-    minibatch_size: int = opt(16, "rollouts per gradient step")
-    ppo_epochs: int = opt(4, "passes over each rollout batch")
-    max_new_tokens: int = opt(48, "longest reply during rollouts")
-    temperature: float = opt(1.0, "sampling temperature, used the same way when re-scoring log-probs")
-    kl_coef: float = opt(0.05, "beta of the per-token KL penalty")
-    target_kl: float = opt(0.0, "adaptive KL controller: target KL per reply in nats (0 = fixed kl_coef)")
-    gamma: float = opt(1.0, "discount of GAE")
-    lam: float = opt(0.95, "lambda of GAE")
-    clip_eps: float = opt(0.2, "PPO ratio clip")
-    clip_eps_value: float = opt(0.2, "value clip")
-    lr: float = opt(3e-5, "policy learning rate")
-    value_lr: float = opt(1e-4, "value model learning rate")
-    grad_clip: float = opt(1.0, "gradient-norm clip")
-    n_eval_prompts: int = opt(300, "held-out prompts for the final gold evaluation (0 = skip)")
-    eval_temperature: float = opt(1.0, "sampling temperature of the final evaluation (same as sft.py and dpo.py)")
+    iters: int = opt(60, "PPO iterations (rollout batch + updates)", at_least=1)
+    batch_size: int = opt(64, "prompts (rollouts) per iteration", at_least=1)
+    minibatch_size: int = opt(16, "rollouts per gradient step", at_least=1)
+    ppo_epochs: int = opt(4, "passes over each rollout batch", at_least=1)
+    max_new_tokens: int = opt(48, "longest reply during rollouts", at_least=1)
+    temperature: float = opt(1.0, "sampling temperature, used the same way when re-scoring log-probs", above=0)
+    kl_coef: float = opt(0.05, "beta of the per-token KL penalty", at_least=0)
+    target_kl: float = opt(0.0, "adaptive KL controller: target KL per reply in nats (0 = fixed kl_coef)",
+                           at_least=0)
+    gamma: float = opt(1.0, "discount of GAE", at_least=0, at_most=1)
+    lam: float = opt(0.95, "lambda of GAE", at_least=0, at_most=1)
+    clip_eps: float = opt(0.2, "PPO ratio clip", above=0)
+    clip_eps_value: float = opt(0.2, "value clip", above=0)
+    lr: float = opt(3e-5, "policy learning rate", at_least=0)
+    value_lr: float = opt(1e-4, "value model learning rate", at_least=0)
+    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)", at_least=0)
+    n_eval_prompts: int = opt(300, "held-out prompts for the final gold evaluation (0 = skip)", at_least=0)
+    eval_temperature: float = opt(1.0, "sampling temperature of the final evaluation (same as sft.py and dpo.py)",
+                                  at_least=0)
     device: str = opt("auto", "auto | cpu | cuda | mps")
     seed: int = opt(1337, "random seed")
+
+    def __post_init__(self):
+        if self.batch_size % self.minibatch_size:
+            raise ValueError(f"--batch_size {self.batch_size} must be a multiple of --minibatch_size "
+                             f"{self.minibatch_size}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -279,13 +293,11 @@ def rollout_stats(ro, returns, prompts):
 def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # config
-    cfg = parse_config(Config, argv)
+    cfg, ckpt = start_or_resume(Config, argv, "ppo", last_step="iters")  # ckpt: the stopped run --resume continues
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
     enc = tokenizer_for(data_dir, cfg.tokenizer)
-    if cfg.batch_size % cfg.minibatch_size:
-        raise ValueError(f"--batch_size {cfg.batch_size} must be a multiple of --minibatch_size {cfg.minibatch_size}")
 
     # ------------------------------------------------------------------------------------------------------
     # model: policy (trained), reference (frozen SFT), reward model (frozen), value model (trained, from the RM);
@@ -298,65 +310,75 @@ def main(argv=None):
     score_mean, score_std = rm_ckpt["extra"].get("score_mean", 0.0), rm_ckpt["extra"].get("score_std", 1.0) or 1.0
 
     # ------------------------------------------------------------------------------------------------------
-    # data: prompts for the rollouts, and held-out ones for the evaluation
-    prompts = load_prompts(cfg.prompts or str(data_dir / "prompts_train.jsonl"))
-    eval_prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"))[: cfg.n_eval_prompts]
+    # data: prompts for the rollouts, and held-out ones for the evaluation (those that fill the context: dropped)
+    prompts = prompts_that_fit(enc, cfg.prompts or str(data_dir / "prompts_train.jsonl"), policy.config.block_size)
+    eval_prompts = prompts_that_fit(enc, cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"),
+                                    policy.config.block_size, limit=cfg.n_eval_prompts)
 
     # ------------------------------------------------------------------------------------------------------
     # optimizer (the policy's learning rate is small: it starts from a good model and must not fall apart)
     policy_opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
     value_opt = torch.optim.AdamW(value_model.parameters(), lr=cfg.value_lr, betas=(0.9, 0.95), weight_decay=0.0)
-    kl_coef = cfg.kl_coef
+    kl_coef = ckpt["resume"]["kl_coef"] if ckpt else cfg.kl_coef
 
     # ------------------------------------------------------------------------------------------------------
-    # training loop
-    logger = MetricsLogger(cfg.out_dir, "ppo")
+    # training loop (Ctrl-C / SIGTERM: it stops after the iteration, saves, and --resume goes on from there)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)  # the rollouts' samples
     order_gen = torch.Generator().manual_seed(cfg.seed)  # which prompts, and the minibatches
+    done = restore(ckpt, policy, policy_opt, value_model=value_model, value_opt=value_opt, gen=gen, order_gen=order_gen)
+    out_dir = prepare_out_dir(cfg.out_dir, resume=ckpt is not None)  # a new run moves an earlier one aside
+    logger = MetricsLogger(out_dir, "ppo", resume_from=done if ckpt else None)
     t_start = time.time()
-    for it in range(1, cfg.iters + 1):
-        t0 = time.time()
-        idx = torch.randint(len(prompts), (cfg.batch_size,), generator=order_gen).tolist()
-        batch_prompts = [prompts[i] for i in idx]
-        ro = rollout(policy, reference, reward_model, value_model, enc, batch_prompts, generator=gen,
-                     max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, score_mean=score_mean,
-                     score_std=score_std, device=device)
-        mask, P = ro["mask"], ro["P"]
-        rewards, _ = per_token_rewards(ro["logprobs"], ro["ref_logprobs"], ro["scores"], mask, kl_coef)
-        advantages, returns = gae(rewards, ro["values"], mask, cfg.gamma, cfg.lam)
-        advantages = whiten(advantages, mask)
-        t_gen = time.time() - t0
+    with StopRequest() as stop:
+        for it in range(done + 1, cfg.iters + 1):
+            t0 = time.time()
+            idx = torch.randint(len(prompts), (cfg.batch_size,), generator=order_gen).tolist()
+            batch_prompts = [prompts[i] for i in idx]
+            ro = rollout(policy, reference, reward_model, value_model, enc, batch_prompts, generator=gen,
+                         max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, score_mean=score_mean,
+                         score_std=score_std, device=device)
+            mask, P = ro["mask"], ro["P"]
+            rewards, _ = per_token_rewards(ro["logprobs"], ro["ref_logprobs"], ro["scores"], mask, kl_coef)
+            advantages, returns = gae(rewards, ro["values"], mask, cfg.gamma, cfg.lam)
+            advantages = whiten(advantages, mask)
+            t_gen = time.time() - t0
 
-        # PPO updates: several epochs of minibatches over this batch of rollouts
-        t1 = time.time()
-        stats = {"pg_loss": [], "vf_loss": [], "clipfrac": [], "approx_kl": []}
-        for epoch in range(cfg.ppo_epochs):
-            perm = torch.randperm(cfg.batch_size, generator=order_gen)
-            for start in range(0, cfg.batch_size, cfg.minibatch_size):
-                mb = perm[start: start + cfg.minibatch_size].to(device)
-                ids, attention_mask, m = ro["ids"][mb], ro["attention_mask"][mb], mask[mb]
-                new_logprobs = reply_logprobs(policy.token_logprobs(ids, attention_mask, cfg.temperature), P)
-                pg_loss = ppo_policy_loss(new_logprobs, ro["logprobs"][mb], advantages[mb], m, cfg.clip_eps)
-                new_values = reply_values(value_model(ids, attention_mask=attention_mask), P)
-                vf_loss = ppo_value_loss(new_values, ro["values"][mb], returns[mb], m, cfg.clip_eps_value)
-                policy_opt.zero_grad(set_to_none=True)
-                value_opt.zero_grad(set_to_none=True)
-                (pg_loss + vf_loss).backward()  # two separate networks: each gets only its own loss's gradient
-                clip_gradients(policy.parameters(), cfg.grad_clip)
-                clip_gradients(value_model.parameters(), cfg.grad_clip)
-                policy_opt.step()
-                value_opt.step()
-                clipfrac, approx_kl = ppo_diagnostics(new_logprobs.detach(), ro["logprobs"][mb], m, cfg.clip_eps)
-                for key, value in zip(stats, (pg_loss, vf_loss, clipfrac, approx_kl)):
-                    stats[key].append(value.item())
-        t_update = time.time() - t1
+            # PPO updates: several epochs of minibatches over this batch of rollouts
+            t1 = time.time()
+            stats = {"pg_loss": [], "vf_loss": [], "clipfrac": [], "approx_kl": []}
+            for epoch in range(cfg.ppo_epochs):
+                perm = torch.randperm(cfg.batch_size, generator=order_gen)
+                for start in range(0, cfg.batch_size, cfg.minibatch_size):
+                    mb = perm[start: start + cfg.minibatch_size].to(device)
+                    ids, attention_mask, m = ro["ids"][mb], ro["attention_mask"][mb], mask[mb]
+                    new_logprobs = reply_logprobs(policy.token_logprobs(ids, attention_mask, cfg.temperature), P)
+                    pg_loss = ppo_policy_loss(new_logprobs, ro["logprobs"][mb], advantages[mb], m, cfg.clip_eps)
+                    new_values = reply_values(value_model(ids, attention_mask=attention_mask), P)
+                    vf_loss = ppo_value_loss(new_values, ro["values"][mb], returns[mb], m, cfg.clip_eps_value)
+                    policy_opt.zero_grad(set_to_none=True)
+                    value_opt.zero_grad(set_to_none=True)
+                    (pg_loss + vf_loss).backward()  # two separate networks: each gets only its own loss's gradient
+                    clip_gradients(policy.parameters(), cfg.grad_clip)
+                    clip_gradients(value_model.parameters(), cfg.grad_clip)
+                    policy_opt.step()
+                    value_opt.step()
+                    clipfrac, approx_kl = ppo_diagnostics(new_logprobs.detach(), ro["logprobs"][mb], m, cfg.clip_eps)
+                    for key, value in zip(stats, (pg_loss, vf_loss, clipfrac, approx_kl)):
+                        stats[key].append(value.item())
+            t_update = time.time() - t1
 
-        log = rollout_stats(ro, returns, batch_prompts)
-        n_tok = int(ro["attention_mask"].sum()) * (1 + 2 * cfg.ppo_epochs)  # forward passes over every token
-        logger.log(it, **log, kl_coef=kl_coef, **{k: sum(v) / len(v) for k, v in stats.items()}, gen_s=t_gen,
-                   update_s=t_update, **{"tok/s": n_tok / (t_gen + t_update)})
-        if cfg.target_kl > 0:
-            kl_coef = adapt_kl_coef(kl_coef, log["kl"], cfg.target_kl, cfg.batch_size)
+            log = rollout_stats(ro, returns, batch_prompts)
+            n_tok = int(ro["attention_mask"].sum()) * (1 + 2 * cfg.ppo_epochs)  # forward passes over every token
+            logger.log(it, **log, kl_coef=kl_coef, **{k: sum(v) / len(v) for k, v in stats.items()}, gen_s=t_gen,
+                       update_s=t_update, **{"tok/s": n_tok / (t_gen + t_update)})
+            if cfg.target_kl > 0:
+                kl_coef = adapt_kl_coef(kl_coef, log["kl"], cfg.target_kl, cfg.batch_size)
+            done = it
+            if stop.requested:
+                break
+    save_progress(stop, out_dir, policy, "ppo.py", stage="ppo", step=done, tokenizer=enc.name, optimizer=policy_opt,
+                  train_config=asdict(cfg), resume=resume_state(value_model=value_model, value_opt=value_opt,
+                                                                gen=gen, order_gen=order_gen, kl_coef=kl_coef))
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
@@ -367,11 +389,11 @@ def main(argv=None):
     if eval_prompts:
         metrics.update(compare_models({"sft": reference, "ppo": policy}, enc, eval_prompts,
                                       temperature=cfg.eval_temperature, seed=cfg.seed, device=device,
-                                      samples_file=f"{cfg.out_dir}/samples.jsonl"))
+                                      samples_file=f"{out_dir}/samples.jsonl"))
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_run(cfg.out_dir, metrics, [("reward_vs_gold.png", [["rm_score", "gold"], "kl"],
+    save_run(out_dir, metrics, [("reward_vs_gold.png", [["rm_score", "gold"], "kl"],
                                      f"PPO, kl_coef={cfg.kl_coef}: proxy (RM) vs true (gold) reward"),
                                     ("ppo.png", [["pg_loss", "vf_loss"], ["clipfrac", "approx_kl"], "explained_var",
                                                  ["entropy"], "length"], "PPO")],

@@ -44,13 +44,14 @@ import torch
 import torch.nn.functional as F
 
 from checkpoint import check_tokenizer, checkpoint_file, load_checkpoint, save_checkpoint
-from config import opt, parse_config, run
+from config import opt, parse_config, resumed_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from device import autocast, get_device, peak_flops, set_seed
 from logger import MetricsLogger
-from model import GPT, GPTConfig, evaluating, load_model
+from model import GPT, GPTConfig, evaluating, load_model, model_from_checkpoint
 from tokenizer import BOS, token_byte_lengths
-from training import StopRequest, clip_gradients, lr_at, save_run, set_lr
+from training import (RESUME_MAY_CHANGE, StopRequest, clip_gradients, exit_interrupted, lr_at, nothing_to_resume,
+                      prepare_out_dir, save_run, set_lr)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -117,26 +118,27 @@ class Config:
     resume: bool = opt(False, "continue out_dir's checkpoint with its saved config: same schedule and data order")
     preset: str = opt("", "'gpu' (a laptop GPU) or 'gpt2' (GPT-2 124M's shape): see PRESETS; later options win")
     # model (ignored when the weights come from --init)
-    n_layer: int = opt(4, "transformer blocks")
-    n_head: int = opt(4, "attention heads")
-    n_embd: int = opt(128, "embedding width")
-    block_size: int = opt(128, "context length (tokens per window)")
-    dropout: float = opt(0.0, "dropout probability while training")
+    n_layer: int = opt(4, "transformer blocks", at_least=1)
+    n_head: int = opt(4, "attention heads (must divide n_embd)", at_least=1)
+    n_embd: int = opt(128, "embedding width", at_least=1)
+    block_size: int = opt(128, "context length (tokens per window)", at_least=1)
+    dropout: float = opt(0.0, "dropout probability while training", at_least=0, below=1)
     # optimisation
-    batch_size: int = opt(32, "windows per micro-batch (per process)")
-    grad_accum: int = opt(1, "micro-batches per optimizer step")
-    max_iters: int = opt(800, "optimizer steps (the cosine schedule ends here)")
-    stop_at: int = opt(0, "stop after this many steps (0 = max_iters), on max_iters' schedule; --resume goes on")
-    lr: float = opt(3e-3, "peak learning rate")
-    min_lr: float = opt(3e-4, "learning rate at the end of the cosine decay")
-    warmup: int = opt(50, "linear warm-up steps")
-    weight_decay: float = opt(0.1, "AdamW weight decay (matrices only)")
-    grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)")
+    batch_size: int = opt(32, "windows per micro-batch (per process)", at_least=1)
+    grad_accum: int = opt(1, "micro-batches per optimizer step", at_least=1)
+    max_iters: int = opt(800, "optimizer steps (the cosine schedule ends here)", at_least=1)
+    stop_at: int = opt(0, "stop after this many steps (0 = max_iters), on max_iters' schedule; --resume goes on",
+                       at_least=0)
+    lr: float = opt(3e-3, "peak learning rate", at_least=0)
+    min_lr: float = opt(3e-4, "learning rate at the end of the cosine decay", at_least=0)
+    warmup: int = opt(50, "linear warm-up steps", at_least=0)
+    weight_decay: float = opt(0.1, "AdamW weight decay (matrices only)", at_least=0)
+    grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)", at_least=0)
     # evaluation, logging
-    eval_interval: int = opt(200, "evaluate, print samples and save a checkpoint every this many steps")
-    eval_iters: int = opt(10, "batches per loss estimate")
-    log_interval: int = opt(10, "print a log line every this many steps")
-    sample_tokens: int = opt(48, "tokens per printed sample")
+    eval_interval: int = opt(200, "evaluate, print samples and save a checkpoint every this many steps", at_least=1)
+    eval_iters: int = opt(10, "batches per loss estimate", at_least=1)
+    log_interval: int = opt(10, "print a log line every this many steps", at_least=1)
+    sample_tokens: int = opt(48, "tokens per printed sample", at_least=1)
     # system
     device: str = opt("auto", "auto | cpu | cuda | mps")
     compile: bool = opt(False, "torch.compile the model (CUDA)")
@@ -160,13 +162,10 @@ PRESETS = {
     "gpt2": "--n_layer 12 --n_head 12 --n_embd 768 --block_size 1024 --batch_size 16 --grad_accum 4 --lr 6e-4 "
             "--min_lr 6e-5 --warmup 200 --max_iters 2000 --eval_interval 250 --eval_iters 20",
 }
-# what --resume may change; everything else comes from the checkpoint (changing it would change the run)
-RESUME_MAY_CHANGE = ("out_dir", "resume", "stop_at", "device", "compile")
-
-
 def resolve_config(argv=None):
     """Command line -> (Config, checkpoint to resume or None): the preset's options first, then the user's;
-    with --resume, the configuration saved in the checkpoint except the options in RESUME_MAY_CHANGE."""
+    with --resume, the configuration saved in the checkpoint except the options in training.RESUME_MAY_CHANGE
+    (another value given for any other option is an error), and nothing to do once the run reached its end."""
     argv = list(sys.argv[1:] if argv is None else argv)
     cfg = parse_config(Config, argv)
     if cfg.preset:
@@ -176,8 +175,13 @@ def resolve_config(argv=None):
     if not cfg.resume:
         return cfg, None
     ckpt = load_checkpoint(cfg.out_dir, expected_stage="pretrain")
-    saved = {k: v for k, v in ckpt["train_config"].items() if k in Config.__dataclass_fields__}
-    return Config(**{**saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE}}), ckpt
+    cfg = resumed_config(Config, cfg, ckpt["train_config"], argv, RESUME_MAY_CHANGE)
+    if ckpt["step"] >= min(cfg.stop_at or cfg.max_iters, cfg.max_iters):
+        stopped = 0 < cfg.stop_at < cfg.max_iters
+        nothing_to_resume(cfg.out_dir, ckpt["step"], cfg.stop_at if stopped else cfg.max_iters,
+                          "stop_at" if stopped else "max_iters",
+                          *([f"give a later --stop_at (up to --max_iters {cfg.max_iters})"] if stopped else []))
+    return cfg, ckpt
 
 
 def setup_device(name):
@@ -216,14 +220,6 @@ def agree_over_processes(loss, stop, device, world_size):
     t = torch.tensor([loss, float(stop)], device=device)
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
     return t[0].item() / world_size, t[1].item() > 0
-
-
-def exit_interrupted(signal_name, step, out_dir, master):
-    """The end of an interrupted run: one line (from rank 0) saying what was saved and how to go on, exit code 130."""
-    if master:
-        print(f"interrupted ({signal_name}) after step {step}: saved {checkpoint_file(out_dir)}; continue with "
-              f"`python pretrain.py --resume --out_dir {out_dir}`", flush=True)
-    raise SystemExit(130)
 
 
 def leave_process_group():
@@ -279,9 +275,7 @@ def build_model(cfg, enc, ckpt, device):
     Every one must have been trained with this run's tokenizer."""
     if ckpt is not None:  # --resume
         check_tokenizer(enc, ckpt, checkpoint_file(cfg.out_dir))
-        model = GPT(GPTConfig(**ckpt["config"]))
-        model.load_state_dict(ckpt["model"])
-        return model.to(device), ckpt["step"]
+        return model_from_checkpoint(ckpt, checkpoint_file(cfg.out_dir)).to(device), ckpt["step"]
     if cfg.init.startswith("gpt2:"):
         if enc.name != "gpt2":
             raise ValueError("--init gpt2:DIR needs GPT-2's tokenizer: data prepared with "
@@ -388,7 +382,6 @@ def main(argv=None):
     if ddp:
         torch.distributed.barrier()  # rank 0 may have generated the data
     enc = tokenizer_for(data_dir, cfg.tokenizer)
-    out_dir = Path(cfg.out_dir)
 
     # ------------------------------------------------------------------------------------------------------
     # model
@@ -410,9 +403,9 @@ def main(argv=None):
         optimizer.load_state_dict(ckpt["optimizer"])
 
     # ------------------------------------------------------------------------------------------------------
-    # training loop
-    resume_from = step if ckpt is not None else None
-    logger = MetricsLogger(out_dir, "pretrain", resume_from=resume_from) if master else None  # rank 0 logs alone
+    # training loop (rank 0 alone writes: a new run first moves an earlier run in out_dir aside)
+    out_dir = prepare_out_dir(cfg.out_dir, resume=ckpt is not None) if master else Path(cfg.out_dir)
+    logger = MetricsLogger(out_dir, "pretrain", resume_from=step if ckpt else None) if master else None
     tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum * world_size
     flops_per_step = raw_model.flops_per_token(cfg.block_size) * tokens_per_step
     peak = peak_flops(device)  # None unless we know this GPU's peak: then no MFU is printed
@@ -466,7 +459,7 @@ def main(argv=None):
         del model  # the DDP wrapper (raw_model stays)
         leave_process_group()
     if interrupted:
-        exit_interrupted(interrupted, step, out_dir, master)
+        exit_interrupted(interrupted, step, out_dir, "pretrain.py", show=master)
     if not master:
         return {}
 

@@ -81,8 +81,10 @@ def generate_replies(model, enc, prompts, *, max_new_tokens=64, temperature=1.0,
         prompt_ids = [render_prompt(enc, p) for p in chunk]
         room = model.config.block_size - max(len(p) for p in prompt_ids)
         if room <= 0:
-            raise PromptTooLong(f"a prompt of {max(len(p) for p in prompt_ids)} tokens leaves no room in the "
-                                f"model's context of {model.config.block_size}")
+            longest = max(range(len(chunk)), key=lambda j: len(prompt_ids[j]))
+            text = chunk[longest] if isinstance(chunk[longest], str) else chunk[longest][-1]["content"]
+            raise PromptTooLong(f"the prompt {text[:60]!r} is {len(prompt_ids[longest])} tokens long with the chat "
+                                f"template: no room for a reply in the model's context of {model.config.block_size}")
         ids, mask = pad_batch(prompt_ids, pad_id=0, side="left")  # (B, P): every prompt ends at column P
         mask = None if mask.all() else mask.to(device)  # prompts of one length need no mask
         new = model.sample(ids.to(device), min(max_new_tokens, room), temperature=temperature, top_k=top_k,

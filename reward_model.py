@@ -40,6 +40,11 @@ Where this departs from InstructGPT's reward model (Ouyang et al., 2022):
 4. A fixed number of steps, not epochs: 400 steps of 32 pairs drawn with replacement from the tinyworld's
    20,000 training pairs, less than one pass; InstructGPT found one pass best, as the reward model overfits
    after it.
+
+Ctrl-C or SIGTERM stops the loop after the current step and saves out_dir/ckpt.pt with its optimizer and random
+state; `python reward_model.py --resume` continues it exactly (batches are drawn by step). An exact resume costs
+only the optimizer's state in the file; restarting from the saved weights instead would need --init to accept
+a reward model, and would warm up and decay the learning rate again.
 """
 
 import math
@@ -49,13 +54,14 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from config import opt, parse_config, run
+from config import opt, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_preferences, tokenizer_for
 from data.tinyworld import gold_breakdown
 from device import autocast, get_device, set_seed
 from logger import MetricsLogger
 from model import ScalarGPT, at_last_token, evaluating, load_model, pad_batch
-from training import clip_gradients, draw_batch, lr_at, save_run, set_lr
+from training import (StopRequest, clip_gradients, draw_batch, lr_at, prepare_out_dir, restore, resume_state,
+                      save_progress, save_run, set_lr, start_or_resume)
 
 GOLD_MARGIN = 0.5  # "clear" pairs: gold scores differ by at least this (the labeller is right 73% of the time
 #                    at a gap of 0.5, 95% at 1.5); accuracy vs gold is reported on all pairs and on these
@@ -90,17 +96,19 @@ class Config:
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/sft", "SFT checkpoint whose trunk the reward model starts from")
     out_dir: str = opt("out/rm", "where the reward model, logs, metrics.json and rm_vs_gold.png go")
+    resume: bool = opt(False, "continue the stopped run in out_dir (Ctrl-C, SIGTERM) with its saved options")
     train_file: str = opt("", "preference JSONL (prompt/chosen/rejected); '' = data_dir/prefs_train.jsonl")
     eval_file: str = opt("", "held-out preference JSONL; '' = data_dir/prefs_val.jsonl")
-    batch_size: int = opt(32, "pairs per step (chosen and rejected: 2 x this many sequences per forward)")
-    max_iters: int = opt(400, "optimizer steps")
-    lr: float = opt(3e-4, "peak learning rate")
-    min_lr: float = opt(3e-5, "final learning rate (cosine decay)")
-    warmup: int = opt(20, "warm-up steps")
-    weight_decay: float = opt(0.0, "AdamW weight decay")
-    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)")
-    eval_interval: int = opt(100, "held-out accuracy every this many steps")
-    log_interval: int = opt(10, "log line every this many steps")
+    batch_size: int = opt(32, "pairs per step (chosen and rejected: 2 x this many sequences per forward)",
+                          at_least=1)
+    max_iters: int = opt(400, "optimizer steps", at_least=1)
+    lr: float = opt(3e-4, "peak learning rate", at_least=0)
+    min_lr: float = opt(3e-5, "final learning rate (cosine decay)", at_least=0)
+    warmup: int = opt(20, "warm-up steps", at_least=0)
+    weight_decay: float = opt(0.0, "AdamW weight decay", at_least=0)
+    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)", at_least=0)
+    eval_interval: int = opt(100, "held-out accuracy every this many steps", at_least=1)
+    log_interval: int = opt(10, "log line every this many steps", at_least=1)
     device: str = opt("auto", "auto | cpu | cuda | mps")
     compile: bool = opt(False, "torch.compile the model for training (the saved weights are the plain model's)")
     seed: int = opt(1337, "random seed")
@@ -251,7 +259,7 @@ def scatter(scores, gold, path, metrics):
 def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # config
-    cfg = parse_config(Config, argv)
+    cfg, ckpt = start_or_resume(Config, argv, "rm")  # ckpt: the stopped run that --resume continues
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
@@ -281,41 +289,50 @@ def main(argv=None):
     optimizer.add_param_group({"params": list(model.head.parameters()), "weight_decay": 0.0})
 
     # ------------------------------------------------------------------------------------------------------
-    # training loop
-    logger = MetricsLogger(cfg.out_dir, "rm")
+    # training loop (Ctrl-C / SIGTERM: it stops after the step, saves, and --resume goes on from there)
+    start = restore(ckpt, model, optimizer)  # 0 for a new run
+    out_dir = prepare_out_dir(cfg.out_dir, resume=ckpt is not None)  # a new run moves an earlier one aside
+    logger = MetricsLogger(out_dir, "rm", resume_from=start if ckpt else None)
     model.train()
     t_start = time.time()
-    for step in range(cfg.max_iters):
-        t0 = time.time()
-        lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
-        set_lr(optimizer, lr)
-        batch = draw_batch(train, cfg.batch_size, seed=cfg.seed * 1_000_003 + step)
-        r_chosen, r_rejected = pair_rewards(forward_model, batch, device)  # (B,), (B,)
-        loss = bradley_terry_loss(r_chosen, r_rejected)
-        loss.backward()
-        clip_gradients(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        dt = time.time() - t0
-        if (step + 1) % cfg.log_interval == 0 or step == 0:
-            n_tok = sum(len(p["chosen_ids"]) + len(p["rejected_ids"]) for p in batch)
-            logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
-                       accuracy=(r_chosen > r_rejected).float().mean().item(),
-                       margin=(r_chosen - r_rejected).mean().item(), r_chosen=r_chosen.mean().item(),
-                       r_rejected=r_rejected.mean().item())
-        if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
-            ev = evaluate_pairs(model, val, enc, device)
-            logger.log(step + 1, val_accuracy=ev["accuracy"], val_gold_accuracy=ev["gold_accuracy"])
+    done = start  # steps completed
+    with StopRequest() as stop:
+        for step in range(start, cfg.max_iters):
+            t0 = time.time()
+            lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
+            set_lr(optimizer, lr)
+            batch = draw_batch(train, cfg.batch_size, seed=cfg.seed * 1_000_003 + step)
+            r_chosen, r_rejected = pair_rewards(forward_model, batch, device)  # (B,), (B,)
+            loss = bradley_terry_loss(r_chosen, r_rejected)
+            loss.backward()
+            clip_gradients(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            dt = time.time() - t0
+            if (step + 1) % cfg.log_interval == 0 or step == 0:
+                n_tok = sum(len(p["chosen_ids"]) + len(p["rejected_ids"]) for p in batch)
+                logger.log(step + 1, loss=loss.item(), lr=lr, ms=1000 * dt, **{"tok/s": n_tok / dt},
+                           accuracy=(r_chosen > r_rejected).float().mean().item(),
+                           margin=(r_chosen - r_rejected).mean().item(), r_chosen=r_chosen.mean().item(),
+                           r_rejected=r_rejected.mean().item())
+            if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
+                ev = evaluate_pairs(model, val, enc, device)
+                logger.log(step + 1, val_accuracy=ev["accuracy"], val_gold_accuracy=ev["gold_accuracy"])
+            done = step + 1
+            if stop.requested:
+                break
+    save_progress(stop, out_dir, model, "reward_model.py", stage="rm", step=done, tokenizer=enc.name,
+                  optimizer=optimizer, train_config=asdict(cfg), resume=resume_state())  # an interrupt exits here
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
     # evaluation: held-out pairs against the labels and the gold judge; the score's scale (for ppo.py)
-    metrics = {**final_report(model, train, val, enc, device, cfg.out_dir), "train_seconds": round(train_seconds, 1)}
+    metrics = {**final_report(model, train, val, enc, device, out_dir), "train_seconds": round(train_seconds, 1)}
     logger.log(cfg.max_iters, val_accuracy=metrics["accuracy"], val_gold_accuracy=metrics["gold_accuracy"])
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_run(cfg.out_dir, metrics, [("loss.png", ["loss", ["accuracy", "val_accuracy", "val_gold_accuracy"],
+    save_run(out_dir, metrics, [("loss.png", ["loss", ["accuracy", "val_accuracy", "val_gold_accuracy"],
                                                   ["r_chosen", "r_rejected"]], "reward model")],
              model=model, stage="rm", step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg), extra=metrics,
              started=t_start)

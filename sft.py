@@ -32,6 +32,12 @@ Where this departs from InstructGPT-style SFT:
    <|end|> to learn, and the model would learn that replies may break off.
 4. No packing of several conversations into one row: rows are right-padded to the longest of the batch (the
    model needs no attention mask for right padding: see model.py).
+
+Ctrl-C or SIGTERM stops the loop after the current step and saves out_dir/ckpt.pt with its optimizer and random
+state; `python sft.py --resume` continues it exactly (the batches are drawn by step, so the resumed run is the
+uninterrupted one, step for step). An exact resume costs this stage only the optimizer's state in the file, so it
+gets one rather than a restart from the saved weights (--init), which would warm up and decay the learning rate
+again.
 """
 
 import time
@@ -40,14 +46,14 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from config import opt, parse_config, run
-from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, render_conversations, tokenizer_for
-from data.formats import load_prompts
+from config import opt, run
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, render_conversations, tokenizer_for
 from device import autocast, get_device, set_seed
 from evaluate import SUMMARY_KEYS, compare_models
 from logger import MetricsLogger
 from model import evaluating, load_model, pad_batch
-from training import clip_gradients, draw_batch, lr_at, save_run, set_lr
+from training import (StopRequest, clip_gradients, draw_batch, lr_at, prepare_out_dir, restore, resume_state,
+                      save_progress, save_run, set_lr, start_or_resume)
 
 # ----------------------------------------------------------------------------------------------------------
 # loss
@@ -86,22 +92,24 @@ class Config:
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     init: str = opt("out/pretrain", "checkpoint to start from (a 'pretrain' or 'sft' stage)")
     out_dir: str = opt("out/sft", "where the checkpoint, logs, metrics.json and samples.jsonl go")
+    resume: bool = opt(False, "continue the stopped run in out_dir (Ctrl-C, SIGTERM) with its saved options")
     train_file: str = opt("", "conversations JSONL ({'messages': [...]}); '' = data_dir/sft_train.jsonl")
     eval_file: str = opt("", "held-out conversations for the validation loss; '' = data_dir/sft_val.jsonl")
     eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_val.jsonl")
-    batch_size: int = opt(32, "conversations per micro-batch")
-    grad_accum: int = opt(1, "micro-batches per optimizer step")
-    max_iters: int = opt(500, "optimizer steps")
-    lr: float = opt(1e-3, "peak learning rate")
-    min_lr: float = opt(1e-4, "final learning rate (cosine decay)")
-    warmup: int = opt(20, "warm-up steps")
-    weight_decay: float = opt(0.0, "AdamW weight decay")
-    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)")
-    eval_interval: int = opt(100, "validation loss every this many steps")
-    log_interval: int = opt(10, "log line every this many steps")
-    n_eval_prompts: int = opt(300, "held-out prompts to generate replies for (0 = skip the generation evaluation)")
-    eval_temperature: float = opt(1.0, "sampling temperature of the evaluation (0 = greedy)")
-    max_new_tokens: int = opt(64, "longest reply in the evaluation")
+    batch_size: int = opt(32, "conversations per micro-batch", at_least=1)
+    grad_accum: int = opt(1, "micro-batches per optimizer step", at_least=1)
+    max_iters: int = opt(500, "optimizer steps", at_least=1)
+    lr: float = opt(1e-3, "peak learning rate", at_least=0)
+    min_lr: float = opt(1e-4, "final learning rate (cosine decay)", at_least=0)
+    warmup: int = opt(20, "warm-up steps", at_least=0)
+    weight_decay: float = opt(0.0, "AdamW weight decay", at_least=0)
+    grad_clip: float = opt(1.0, "gradient-norm clip (0 = off)", at_least=0)
+    eval_interval: int = opt(100, "validation loss every this many steps", at_least=1)
+    log_interval: int = opt(10, "log line every this many steps", at_least=1)
+    n_eval_prompts: int = opt(300, "held-out prompts to generate replies for (0 = skip the generation evaluation)",
+                              at_least=0)
+    eval_temperature: float = opt(1.0, "sampling temperature of the evaluation (0 = greedy)", at_least=0)
+    max_new_tokens: int = opt(64, "longest reply in the evaluation", at_least=1)
     device: str = opt("auto", "auto | cpu | cuda | mps")
     compile: bool = opt(False, "torch.compile the model (CUDA)")
     seed: int = opt(1337, "random seed")
@@ -151,7 +159,7 @@ def validation_loss(model, examples, batch_size, device):
 def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # config
-    cfg = parse_config(Config, argv)
+    cfg, ckpt = start_or_resume(Config, argv, "sft")  # ckpt: the stopped run that --resume continues
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
@@ -160,7 +168,7 @@ def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # model: the pre-trained GPT; a second copy stays as it is, for the comparison at the end
     model, _ = load_model(cfg.init, expected_stage=("pretrain", "sft"), device=device, tokenizer=enc)
-    base_model, _ = load_model(cfg.init, device=device)
+    base_model, _ = load_model(cfg.init, device=device, tokenizer=enc)
     block_size = model.config.block_size
 
     # ------------------------------------------------------------------------------------------------------
@@ -169,7 +177,8 @@ def main(argv=None):
     eval_file = cfg.eval_file or str(data_dir / "sft_val.jsonl")
     train, dropped = render_conversations(enc, train_file, block_size)
     val, val_dropped = render_conversations(enc, eval_file, block_size)
-    prompts = load_prompts(cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"))[: cfg.n_eval_prompts]
+    prompts = prompts_that_fit(enc, cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"), block_size,
+                               limit=cfg.n_eval_prompts)
     print(f"{len(train)} training conversations from {train_file}, {len(val)} held out from {eval_file} "
           f"(dropped, longer than the context of {block_size} tokens: {dropped} and {val_dropped})")
 
@@ -179,39 +188,52 @@ def main(argv=None):
     train_model = torch.compile(model) if cfg.compile else model
 
     # ------------------------------------------------------------------------------------------------------
-    # training loop
-    logger = MetricsLogger(cfg.out_dir, "sft")
-    base_val = val_loss = validation_loss(model, val, cfg.batch_size, device)  # the base model: high on <|end|>
-    logger.log(0, val_loss=base_val)
+    # training loop (Ctrl-C / SIGTERM: it stops after the step, saves, and --resume goes on from there)
+    start = restore(ckpt, model, optimizer)  # 0 for a new run
+    out_dir = prepare_out_dir(cfg.out_dir, resume=ckpt is not None)  # a new run moves an earlier one aside
+    logger = MetricsLogger(out_dir, "sft", resume_from=start if ckpt else None)
+    base_val = validation_loss(base_model, val, cfg.batch_size, device)  # the base model: high on <|end|>
+    if start == 0:
+        logger.log(0, val_loss=base_val)
     model.train()
     t_start = time.time()
-    for step in range(cfg.max_iters):
-        t0 = time.time()
-        lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
-        set_lr(optimizer, lr)
-        batches = [sft_batch(draw_batch(train, cfg.batch_size, seed=cfg.seed * 1_000_003 + step * cfg.grad_accum
-                                        + micro), device) for micro in range(cfg.grad_accum)]
-        n_assistant = sum(int(m.sum()) for _, _, m, _ in batches)  # the normaliser: assistant tokens of the step
-        loss_sum, n_tokens = 0.0, 0
-        for x, y, m, n in batches:
-            with autocast(device):
-                loss = sft_loss(train_model(x), y, m, normalizer=n_assistant)  # the micro-batches add up to the mean
-            loss.backward()
-            loss_sum, n_tokens = loss_sum + loss.item(), n_tokens + n
-        clip_gradients(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        dt = time.time() - t0
-        if (step + 1) % cfg.log_interval == 0 or step == 0:
-            logger.log(step + 1, loss=loss_sum, lr=lr, ms=1000 * dt, **{"tok/s": n_tokens / dt},
-                       assistant_tokens=n_assistant)
-        if (step + 1) % cfg.eval_interval == 0 or step + 1 == cfg.max_iters:
-            val_loss = validation_loss(model, val, cfg.batch_size, device)
-            logger.log(step + 1, val_loss=val_loss)
+    done = start  # steps completed
+    with StopRequest() as stop:
+        for step in range(start, cfg.max_iters):
+            t0 = time.time()
+            lr = lr_at(step, cfg.max_iters, cfg.lr, cfg.warmup, cfg.min_lr)
+            set_lr(optimizer, lr)
+            batches = [sft_batch(draw_batch(train, cfg.batch_size,
+                                            seed=cfg.seed * 1_000_003 + step * cfg.grad_accum + micro), device)
+                       for micro in range(cfg.grad_accum)]
+            n_assistant = sum(int(m.sum()) for _, _, m, _ in batches)  # the normaliser: assistant tokens of the step
+            loss_sum, n_tokens = 0.0, 0
+            for x, y, m, n in batches:
+                with autocast(device):
+                    # the micro-batches add up to the mean of the step
+                    loss = sft_loss(train_model(x), y, m, normalizer=n_assistant)
+                loss.backward()
+                loss_sum, n_tokens = loss_sum + loss.item(), n_tokens + n
+            clip_gradients(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            dt = time.time() - t0
+            if (step + 1) % cfg.log_interval == 0 or step == 0:
+                logger.log(step + 1, loss=loss_sum, lr=lr, ms=1000 * dt, **{"tok/s": n_tokens / dt},
+                           assistant_tokens=n_assistant)
+            if (step + 1) % cfg.eval_interval == 0 and step + 1 < cfg.max_iters:
+                logger.log(step + 1, val_loss=validation_loss(model, val, cfg.batch_size, device))
+            done = step + 1
+            if stop.requested:
+                break
+    save_progress(stop, out_dir, model, "sft.py", stage="sft", step=done, tokenizer=enc.name, optimizer=optimizer,
+                  train_config=asdict(cfg), resume=resume_state())  # an interrupted run exits here
     train_seconds = time.time() - t_start
 
     # ------------------------------------------------------------------------------------------------------
-    # evaluation: the base model and the SFT model on the same held-out prompts
+    # evaluation: the validation loss; the base model and the SFT model on the same held-out prompts
+    val_loss = validation_loss(model, val, cfg.batch_size, device)
+    logger.log(cfg.max_iters, val_loss=val_loss)
     print(f"\nvalidation loss {base_val:.3f} -> {val_loss:.3f}")
     metrics = {"val_loss": val_loss, "base_val_loss": base_val, "train_seconds": round(train_seconds, 1),
                "n_train": len(train), "n_dropped": dropped,
@@ -219,11 +241,11 @@ def main(argv=None):
     if prompts:
         metrics.update(compare_models({"base": base_model, "sft": model}, enc, prompts, keys=REPORT_KEYS,
                                       temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
-                                      seed=cfg.seed, device=device, samples_file=f"{cfg.out_dir}/samples.jsonl"))
+                                      seed=cfg.seed, device=device, samples_file=f"{out_dir}/samples.jsonl"))
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_run(cfg.out_dir, metrics, [("loss.png", [["loss", "val_loss"], "lr"], "SFT")], model=model, stage="sft",
+    save_run(out_dir, metrics, [("loss.png", [["loss", "val_loss"], "lr"], "SFT")], model=model, stage="sft",
              step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
              extra={"val_loss": val_loss, "signal": metrics["signal"], "labels": 0,
                     **({"sft": metrics["sft"]} if prompts else {})}, started=t_start)

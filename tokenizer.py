@@ -184,6 +184,10 @@ def _parse_bpe(data, path):
         raise ValueError(f"{path}: empty tokenizer file")
     if sorted(ranks.values()) != list(range(len(ranks))):
         raise ValueError(f"{path}: ranks must be 0..{len(ranks) - 1}, each once")
+    missing = [b for b in range(256) if bytes([b]) not in ranks]
+    if missing:  # tiktoken would crash on the first text that holds such a byte
+        raise ValueError(f"{path}: not a byte-level BPE: no token for {len(missing)} of the 256 byte values "
+                         f"(the first: {missing[0]})")
     return ranks
 
 

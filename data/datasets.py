@@ -6,15 +6,17 @@ token ids with the chat template.
   missing, and insists that any other data directory already exists;
 - `tokenizer_for`: the tokenizer of a stage, --tokenizer if given, else the data directory's own;
 - `render_conversations` / `render_preferences`: SFT conversations and preference pairs as token ids and
-  masks (1 on what the assistant says), without the ones longer than the model's context.
+  masks (1 on what the assistant says), without the ones longer than the model's context (and the pairs
+  whose two replies are the same);
+- `prompts_that_fit`: the prompts of a file that leave the model room to reply.
 """
 
 import json
 from pathlib import Path
 
-from data.formats import load_conversations, load_preferences
+from data.formats import load_conversations, load_preferences, load_prompts
 from data.tinyworld import ensure_tinyworld
-from tokenizer import get_tokenizer, render_conversation
+from tokenizer import get_tokenizer, render_conversation, render_prompt
 
 DEFAULT_DATA_DIR = "data/tinyworld"  # the default world, relative to the directory the scripts run in
 
@@ -65,9 +67,18 @@ def render_preferences(enc, path, block_size):
     """JSONL preference pairs -> ([pair, ...], n_dropped). Each pair is the file's record plus chosen_ids,
     chosen_mask, rejected_ids, rejected_mask: <|endoftext|><|user|>prompt<|end|><|assistant|>reply<|end|> and
     its mask (1 on the reply and its <|end|>). A pair whose longer side has more than block_size tokens is
-    dropped (and counted): a truncated reply would lose the <|end|> where the reward model reads its score."""
+    dropped (and counted): a truncated reply would lose the <|end|> where the reward model reads its score.
+    A pair whose chosen and rejected replies are the same text says nothing (its loss has zero gradient): it is
+    dropped too, and a printed note counts those."""
     pairs, dropped = [], 0
-    for p in load_preferences(path):
+    records = load_preferences(path)
+    same = [p for p in records if p["chosen"] == p["rejected"]]
+    if same:
+        print(f"note: {path}: {len(same)} of {len(records)} pairs have the same chosen and rejected reply (no "
+              f"preference to learn): dropped")
+    for p in records:
+        if p["chosen"] == p["rejected"]:
+            continue
         chosen = render_conversation(enc, [{"role": "user", "content": p["prompt"]},
                                            {"role": "assistant", "content": p["chosen"]}])
         rejected = render_conversation(enc, [{"role": "user", "content": p["prompt"]},
@@ -78,5 +89,20 @@ def render_preferences(enc, path, block_size):
         pairs.append({**p, "chosen_ids": chosen[0], "chosen_mask": chosen[1], "rejected_ids": rejected[0],
                       "rejected_mask": rejected[1]})
     if not pairs:
-        raise ValueError(f"{path}: no pair fits in the model's context of {block_size} tokens")
+        raise ValueError(f"{path}: no pair fits in the model's context of {block_size} tokens"
+                         + (" (and with two different replies)" if same else ""))
     return pairs, dropped
+
+
+def prompts_that_fit(enc, path, block_size, limit=None):
+    """The prompts of a JSONL file (its first `limit`, if given) that leave the model room to reply -> a list of
+    strings. A prompt whose chat-template rendering fills the context (block_size tokens or more) is dropped, and
+    a printed note counts those: sampling a reply to it would fail."""
+    prompts = load_prompts(path)[:limit]
+    kept = [p for p in prompts if len(render_prompt(enc, p)) < block_size]
+    if len(kept) < len(prompts):
+        print(f"note: {path}: {len(prompts) - len(kept)} of {len(prompts)} prompts fill the model's context of "
+              f"{block_size} tokens, leaving no room for a reply: dropped")
+    if prompts and not kept:
+        raise ValueError(f"{path}: no prompt leaves room for a reply in the model's context of {block_size} tokens")
+    return kept

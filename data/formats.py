@@ -9,7 +9,8 @@ All are JSONL: one JSON object per line.
 Extra fields are allowed and kept (tinyworld's files carry e.g. "task"). Nothing is skipped silently
 (blank lines excepted): a malformed line raises DataError "file:line: what is wrong", and an empty file
 raises DataError naming the file. Roles are "user" and "assistant"; every conversation needs at least one
-assistant turn (otherwise SFT has nothing to learn from it).
+assistant turn (otherwise SFT has nothing to learn from it); one that does not alternate user and assistant
+turns from a user turn is kept, with a printed note.
 """
 
 import json
@@ -61,8 +62,11 @@ def _text(path, n, obj, key, where=""):
 
 
 def load_conversations(path):
-    """-> list of conversations, each a list of message dicts {"role", "content", ...extra fields}."""
-    conversations = []
+    """-> list of conversations, each a list of message dicts {"role", "content", ...extra fields}.
+
+    A conversation whose turns do not alternate user, assistant, user, ... from a user turn is kept as written (a
+    chat template can render it), and a printed note counts them and gives the line of the first."""
+    conversations, odd_lines = [], []
     for n, record in load_jsonl(path):
         messages = record.get("messages")
         if not isinstance(messages, list) or not messages:
@@ -76,7 +80,12 @@ def load_conversations(path):
             _text(path, n, m, "content", where=f"message {i}: ")
         if not any(m["role"] == "assistant" for m in messages):
             raise DataError(f"{path}:{n}: conversation has no assistant turn (nothing to learn from it)")
+        if any(m["role"] != ROLES[i % 2] for i, m in enumerate(messages)):
+            odd_lines.append(n)
         conversations.append([dict(m) for m in messages])
+    if odd_lines:
+        print(f"note: {path}: {len(odd_lines)} of {len(conversations)} conversations do not alternate user and "
+              f"assistant turns from a first user turn (the first at line {odd_lines[0]}); kept as written")
     return conversations
 
 

@@ -21,6 +21,9 @@ else np.uint32; meta.json records which, with the tokenizer's identity (enc.name
 
 `--download shakespeare` first fetches the tiny-Shakespeare text (about 1 MB) for users who are online;
 nothing in the project depends on it.
+
+A folder that already holds prepared data is not overwritten unless `--overwrite` is given; an input that is
+not a UTF-8 text file with some text in it is refused in one line that names it.
 """
 
 import argparse
@@ -28,13 +31,13 @@ import bisect
 import json
 import re
 import shutil
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from config import check_args, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir
 from tokenizer import get_tokenizer
 
@@ -125,6 +128,39 @@ def download_shakespeare(path):
         raise SystemExit(f"could not download {SHAKESPEARE_URL} ({e}); give a local file with --input") from None
 
 
+PREPARED = ("meta.json", "train.bin", "val.bin")  # what prepare_text writes
+
+
+def check_out(out, overwrite):
+    """--out must be a folder (or not exist yet), and data prepared there before is replaced only with
+    --overwrite: a user's tokenised data never vanishes without a word."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder")
+    there = [name for name in PREPARED if (out / name).exists()]
+    if there and not overwrite:
+        raise ValueError(f"--out {out}: already holds prepared data ({', '.join(there)}); add --overwrite to "
+                         f"replace it, or give another --out")
+
+
+def read_input(path):
+    """The text of --input: a UTF-8 file with some text in it, or a one-line ValueError naming it."""
+    if not path:
+        raise ValueError("give --input FILE (or --download shakespeare)")
+    if Path(path).is_dir():
+        raise ValueError(f"--input {path}: is a folder, not a file")
+    if not Path(path).is_file():
+        raise ValueError(f"--input {path}: no such file")
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--input {path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                         f"convert it to UTF-8 first") from None
+    if not text.strip():
+        raise ValueError(f"--input {path}: no text in it (the file is empty or only white space)")
+    return text
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Tokenise a plain-text file into train.bin/val.bin/meta.json for "
                                  "pretrain.py --data_dir DIR.")
@@ -135,7 +171,9 @@ def main(argv=None):
                     "if missing), or the path of a .bpe file")
     ap.add_argument("--out", required=True, help="output directory DIR")
     ap.add_argument("--val_frac", "--val-frac", type=float, default=0.1, help="fraction held out for validation")
+    ap.add_argument("--overwrite", action="store_true", help="replace the data already prepared in DIR")
     args = ap.parse_args(argv)
+    check_args(args, val_frac=dict(above=0, below=1))
 
     vocab_size = None
     if args.tokenizer.startswith("bpe:"):
@@ -144,15 +182,12 @@ def main(argv=None):
         except ValueError as e:
             ap.error(str(e))
     out = Path(args.out)
+    check_out(out, args.overwrite)
     if args.download:
         out.mkdir(parents=True, exist_ok=True)
         args.input = str(out / "input.txt")
         download_shakespeare(args.input)
-    if not args.input:
-        ap.error("give --input FILE (or --download shakespeare)")
-    if not Path(args.input).is_file():
-        ap.error(f"--input {args.input}: no such file")
-    text = Path(args.input).read_text(encoding="utf-8")
+    text = read_input(args.input)
     target = out / "tokenizer.bpe"
     extra_meta = None
     bpe = None  # the .bpe file of a given tokenizer, kept next to the ids it numbers
@@ -178,7 +213,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ValueError as e:
-        sys.exit(f"data.prepare: {e}")
+    run(main, name="data.prepare")

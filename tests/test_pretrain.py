@@ -215,13 +215,13 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_world, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_world, tmp_path, monkeypatch):
-    pretrain.main(_args(tiny_world, tmp_path, "--max_iters", "2", "--eval_interval", "2"))
+    pretrain.main(_args(tiny_world, tmp_path, "--max_iters", "4", "--eval_interval", "2", "--stop_at", "2"))
     good = (tmp_path / "ckpt.pt").read_bytes()
     real_loss = pretrain.causal_lm_loss
     monkeypatch.setattr(pretrain, "causal_lm_loss",
                         lambda logits, targets, **kw: real_loss(logits, targets, **kw) * float("nan"))
-    with pytest.raises(FloatingPointError, match="loss is nan at step 1.*last good checkpoint"):
-        pretrain.main(_args(tiny_world, tmp_path, "--max_iters", "4", "--eval_interval", "2"))
+    with pytest.raises(FloatingPointError, match="loss is nan at step 3.*last good checkpoint .*ckpt.pt"):
+        pretrain.main(["--out_dir", str(tmp_path), "--resume", "--stop_at", "4"])
     assert (tmp_path / "ckpt.pt").read_bytes() == good
 
 

@@ -3,10 +3,13 @@
     python -m data.tinyworld                                            # the default world, in data/tinyworld
     python -m data.tinyworld --seed 1 --out /tmp/tw --corpus_mb 0.2     # a small one
 
-Options are spelled with underscores like every script of the project; dashes are accepted too.
+Options are spelled with underscores like every script of the project; dashes are accepted too. Sizes must be
+positive (a vocabulary of at least the 256 byte values), and a bad one is refused in one line that names it.
 """
 
 import argparse
+
+from config import check_args, run
 
 from .build import BPE_SAMPLE_MB, DEFAULT_DIR, generate
 
@@ -32,9 +35,13 @@ def main(argv=None):
     option("n_prompts", type=int, default=5000, help="training prompts (PPO rollouts)")
     option("n_prompts_val", type=int, default=300, help="validation prompts (choosing hyperparameters)")
     option("n_prompts_test", type=int, default=600, help="test prompts (the reported figures)")
-    args = vars(ap.parse_args(argv))
+    args = ap.parse_args(argv)
+    check_args(args, corpus_mb=dict(above=0), bpe_sample_mb=dict(above=0), vocab_size=dict(at_least=256),
+               **{name: dict(at_least=1) for name in ("n_sft", "n_sft_val", "n_pairs", "n_pairs_val", "n_prompts",
+                                                       "n_prompts_val", "n_prompts_test")})
+    args = vars(args)
     return generate(args.pop("out"), **args)
 
 
 if __name__ == "__main__":
-    main()
+    run(main, name="data.tinyworld")
