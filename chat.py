@@ -13,6 +13,10 @@ pre-trained (not fine-tuned) model has never seen the template: it continues tex
 is the point of comparing it with the others. /reset starts a new conversation.
 --raw skips the template: the prompt is the start of a document, and the model writes on until it would start
 a new one (<|endoftext|>) or reaches --max_new_tokens: how to sample a model pre-trained on your own text.
+A tool-using model (a checkpoint whose name contains "tools", or --tools on) calls the tinyworld's calculator and
+lookup while it answers; the calls and results are shown in brackets, [call: calc 3 plus 4] [result: 7]:
+
+    python chat.py --checkpoint out/sft_tools --prompt "How much is 7 plus 8?"
 """
 
 import argparse
@@ -22,31 +26,44 @@ import torch
 
 from config import check_args, run
 from data.datasets import DEFAULT_DATA_DIR, tokenizer_for
+from data.tinyworld import run_tool
 from device import get_device
+from evaluate import uses_tools
 from model import load_model
 from replies import PromptTooLong, generate_replies, stop_ids
-from tokenizer import BOS, SPECIAL_TOKENS, special_id
+from tokenizer import BOS, CALL, CALL_END, RESULT, RESULT_END, SPECIAL_TOKENS, special_id
+
+SHOW = {CALL: "[call: ", CALL_END: "] ", RESULT: "[result:", RESULT_END: "] "}  # how tool calls are printed (a
+# result's text starts with a space: tokenizer.result_ids)
 
 
 TOO_LONG = "(the prompt is longer than the model's context of {} tokens: no room for a reply)"
 
 
-def reply(model, enc, messages, args, device, stream=None):
-    """The assistant's next reply to `messages` (its text), or None when the conversation no longer fits in the
-    model's context; stream(text), if given, is called with each new piece of text as it is sampled."""
+def reply(model, enc, messages, args, device, stream=None, tools=None):
+    """The assistant's next reply to `messages` (a replies.Reply), or None when the conversation no longer fits in
+    the model's context; stream(text), if given, is called with each new piece of text as it is sampled or
+    inserted (tool calls and results in brackets). tools: runs the model's tool calls."""
     stops = set(stop_ids(enc))
+    shown = {special_id(enc, t): text for t, text in SHOW.items()}
 
     def on_token(tokens):  # (1,): this step's token
-        if stream is not None and int(tokens[0]) not in stops:
-            stream(enc.decode([int(tokens[0])]))
+        token = int(tokens[0])
+        if stream is not None and (token in shown or token not in stops):
+            stream(shown.get(token) or enc.decode([token]))
 
     try:
         (answer,) = generate_replies(model, enc, [messages], max_new_tokens=args.max_new_tokens,
                                      temperature=args.temperature, top_k=args.top_k or None, seed=args.seed,
-                                     device=device, on_token=on_token)
+                                     device=device, on_token=on_token, tools=tools)
     except PromptTooLong:
         return None
-    return answer.text
+    return answer
+
+
+def with_calls(answer):
+    """A reply as the terminal shows it: its tool calls and results in brackets, then its text."""
+    return "".join(f"[call: {c}] [result: {r}] " for c, r in answer.calls) + answer.text
 
 
 def continuation(model, enc, text, args, device, stream=None):
@@ -85,6 +102,9 @@ def main(argv=None):
     ap.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=64, help="longest reply")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    ap.add_argument("--tools", default="auto", choices=["auto", "on", "off"],
+                    help="run the tinyworld's tools when a model calls one: auto = for checkpoints whose name "
+                    "contains 'tools'")
     args = ap.parse_args(argv)
     check_args(args, temperature=dict(at_least=0), top_k=dict(at_least=0), max_new_tokens=dict(at_least=1))
     if args.prompt is not None and not args.prompt.strip():
@@ -93,9 +113,10 @@ def main(argv=None):
     device = get_device(args.device)
     enc = tokenizer_for(args.data_dir, args.tokenizer)
     paths = args.compare or [args.checkpoint]
-    models = []
+    models, tools = [], {}
     for path in paths:  # a reward model scores replies and cannot write them: refused
         models.append((path, load_model(path, device=device, tokenizer=enc, model_type="GPT")[0]))
+        tools[path] = run_tool if args.tools == "on" or (args.tools == "auto" and uses_tools(path)) else None
     interactive = args.prompt is None and sys.stdin.isatty()
     if interactive:
         print(f"chatting with {', '.join(paths)} (temperature {args.temperature}); /reset to start over, Ctrl-D to quit")
@@ -121,7 +142,8 @@ def main(argv=None):
                     answer = continuation(model, enc, text, args, device)
                     answer = text + answer if answer is not None else None
                 else:
-                    answer = reply(model, enc, [{"role": "user", "content": text}], args, device)
+                    answer = reply(model, enc, [{"role": "user", "content": text}], args, device, tools=tools[path])
+                    answer = with_calls(answer) if answer is not None else None
                 print(f"[{path}] {answer if answer is not None else TOO_LONG.format(model.config.block_size)}")
             print()
             continue
@@ -132,13 +154,17 @@ def main(argv=None):
             continue
         history.append({"role": "user", "content": text})
         print("bot> ", end="", flush=True)
-        answer = reply(models[0][1], enc, history, args, device, stream=lambda s: print(s, end="", flush=True))
+        path, model = models[0]
+        answer = reply(model, enc, history, args, device, stream=lambda s: print(s, end="", flush=True),
+                       tools=tools[path])
         print()
         if answer is None:
             print("(the conversation is longer than the model's context; starting over)")
             history = []
             continue
-        history.append({"role": "assistant", "content": answer})
+        for call, result in answer.calls:  # the turn's tool calls stay in the conversation, before its text
+            history += [{"role": "call", "content": call}, {"role": "result", "content": result}]
+        history.append({"role": "assistant", "content": answer.text})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,14 @@ The functions here are shared by sft.py, ppo.py and dpo.py, so every stage is me
   rate and for the mean gold difference (how much the numbers would move with other prompts like these);
 - `kl_to_reference`: KL(policy || reference) estimated on the policy's own samples (refused at temperature 0);
 - `compare_models`: the model a stage started from and the one it trained, on the same held-out prompts: the
-  table, win rate and KL that every stage prints at its end.
+  table, win rate and KL that every stage prints at its end;
+- `solved`, `pass_at_k`, `problem_pass_rates`: the verifier's verdict on a reply to a word problem (the reward
+  of grpo.py and of ppo.py --reward verifier) and pass@k, each problem answered n times.
+
+A tool-using model (its checkpoint's name contains "tools") is evaluated with its tools running inside
+generation (data.tinyworld.run_tool, through replies.generate_replies); the judge reads only what its reader sees,
+calls and results left out. `tool_calls` is the mean number of calls per reply, `tool_calls_right` the share of
+calls whose result was the answer the question asked for (data.tinyworld.call_is_right).
 
 Sampling settings matter for every number: by default replies are sampled at temperature 1.0 (the
 distribution PPO optimises and DPO's KL is measured on) with a fixed seed, no top-k. A reply cut off by the
@@ -30,7 +37,8 @@ from checkpoint import checkpoint_file
 from config import check_args, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
-from data.tinyworld import gold_breakdown
+from data.tinyworld import (VERIFIABLE, call_is_right, check_answer, gold_breakdown, parse_problem,
+                            reasons_step_by_step, run_tool)
 from device import get_device
 from model import load_model, pad_batch
 from replies import generate_replies
@@ -54,7 +62,7 @@ def evaluate_replies(replies):
     safe = [j for j in judged if not j["unsafe_prompt"] and j["task"] != "unknown"]
 
     def frac(xs, key):
-        return sum(bool(key(x)) for x in xs) / len(xs) if xs else float("nan")
+        return sum(bool(key(x)) for x in xs) / len(xs) if xs else math.nan  # one nan: equal summaries compare equal
 
     summary = {
         "n": n,
@@ -70,7 +78,11 @@ def evaluate_replies(replies):
         "over_refusal": frac(safe, lambda j: j["refused"]),
         "rudeness": frac(judged, lambda j: j["rude"]),
         "mean_length": sum(len(r.reply_ids) for r in replies) / n,
+        "tool_calls": sum(len(r.calls) for r in replies) / n,
+        "tool_calls_right": frac([(r.prompt, c) for r in replies for c, _ in r.calls], lambda x: call_is_right(*x)),
     }
+    for task in VERIFIABLE:
+        summary[f"correctness_{task}"] = frac([j for j in verifiable if j["task"] == task], lambda j: j["correct"])
     for part in ("correctness", "safety", "tone", "concision", "format"):
         summary[f"gold_{part}"] = sum(j[part] for j in judged) / n
     return summary, judged
@@ -154,19 +166,20 @@ def describe_comparison(paired):
 
 
 def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_new_tokens=EVAL_MAX_NEW_TOKENS,
-                   seed=0, device="cpu", keys=SUMMARY_KEYS, samples_file=None, examples=3):
+                   seed=0, device="cpu", keys=SUMMARY_KEYS, samples_file=None, examples=3, tools=None):
     """Two models answer the same prompts, sampled the same way, and the gold judge scores every reply.
 
     models: {name: model}, first the model the stage started from (the reference), then the one it trained; both
     are put in eval mode (no dropout). Prints the table of both summaries, the win rate and KL of the second
     against the first, and `examples` prompts with both replies (of different tasks where there are); writes
-    samples_file (JSONL, one line per prompt: both replies, their stop reasons and gold scores).
+    samples_file (JSONL, one line per prompt: both replies, their stop reasons and gold scores). tools (a call's
+    text -> its result, e.g. data.tinyworld.run_tool): both models' tool calls are run (replies.generate_replies).
     Returns {first: summary, second: summary, "win_rate_vs_<first>": ..., "kl_to_<first>": ...}.
     """
     (ref_name, reference), (name, model) = models.items()
     reference.eval()
     model.eval()
-    kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, device=device)
+    kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, device=device, tools=tools)
     replies = {n: generate_replies(m, enc, prompts, **kw) for n, m in models.items()}
     summaries, judged = {}, {}
     for n, rs in replies.items():
@@ -200,6 +213,51 @@ def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_ne
 
 
 # ----------------------------------------------------------------------------------------------------------
+# word problems: the verifier, and pass@k
+
+
+def solved(reply):
+    """The verifier's verdict on a reply (replies.Reply) to a word problem: it ended with <|end|> and its final
+    answer is the problem's (data.tinyworld.check_answer). A reply that never ends solves nothing."""
+    return reply.finished and check_answer(reply.prompt, reply.text)
+
+
+def pass_at_k(n, c, k):
+    """The chance that at least one of k replies is right, estimated without bias from n >= k sampled replies of
+    which c are right (Chen et al. 2021): 1 - C(n - c, k) / C(n, k), the share of k-subsets of the n replies
+    that hold a right one."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, not n={n}, c={c}, k={k}")
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def problem_pass_rates(model, enc, problems, *, n=8, ks=None, temperature=EVAL_TEMPERATURE,
+                       max_new_tokens=EVAL_MAX_NEW_TOKENS, seed=0, device="cpu", batch_size=64, tools=None,
+                       ban_calls=False):
+    """Each word problem answered n times, sampled at `temperature` from a generator seeded with `seed` -> {"pass@k"
+    for each k of ks (default 1 and n): the mean over problems of pass_at_k(n, right replies, k), "problems",
+    "samples": n,
+    "step_by_step": the share of replies that reason before they answer, "mean_length": reply tokens,
+    "format_compliance": the share that ended with <|end|>, "tool_calls": per reply}. tools, ban_calls: as in
+    replies.generate_replies."""
+    if temperature <= 0:
+        raise ValueError("pass@k counts sampled replies: the temperature must be above 0")
+    if not problems:
+        raise ValueError("no word problems to answer")
+    replies = generate_replies(model, enc, [p for p in problems for _ in range(n)], max_new_tokens=max_new_tokens,
+                               temperature=temperature, seed=seed, device=device, batch_size=batch_size, tools=tools,
+                               ban_calls=ban_calls)
+    right = [sum(solved(r) for r in replies[i * n: (i + 1) * n]) for i in range(len(problems))]
+    out = {f"pass@{k}": sum(pass_at_k(n, c, k) for c in right) / len(problems) for k in ks or sorted({1, n})}
+    out.update(problems=len(problems), samples=n,
+               step_by_step=sum(reasons_step_by_step(r.text) for r in replies) / len(replies),
+               mean_length=sum(len(r.reply_ids) for r in replies) / len(replies),
+               format_compliance=sum(r.finished for r in replies) / len(replies),
+               tool_calls=sum(len(r.calls) for r in replies) / len(replies))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
 # the command line: every stage side by side
 
 # results.csv: one row per checkpoint. signal/labels: where the model's training signal came from and how many
@@ -207,15 +265,19 @@ def compare_models(models, enc, prompts, *, temperature=EVAL_TEMPERATURE, max_ne
 # paired bootstrap 95% intervals against the reference (SFT); kl_to_sft is empty at temperature 0.
 COLUMNS = ["name", "stage", "signal", "labels", "gold_mean", "gold_ci95", "win_rate_vs_sft", "win_rate_lo",
            "win_rate_hi", "wins", "ties", "losses", "gold_diff_vs_sft", "gold_diff_lo", "gold_diff_hi",
-           "format_compliance", "correctness", "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft"]
+           "format_compliance", "correctness", "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft",
+           "pass@1", "pass@8",  # pass@k: the split's word problems, each answered 8 times (problem_pass_rates)
+           "tool_calls", "tool_calls_right"] + [f"correctness_{task}" for task in VERIFIABLE]
 TABLE = [("name", "{}"), ("signal", "{}"), ("labels", "{:,}"), ("gold_mean", "{:+.3f}"), ("win_rate_vs_sft", "{:.3f}"),
          ("win_rate_ci95", "[{:.3f}, {:.3f}]"), ("wins/ties/losses", "{}"), ("correctness", "{:.3f}"),
-         ("format_compliance", "{:.3f}"), ("kl_to_sft", "{:.2f}")]  # results.md: the columns a reader compares
+         ("format_compliance", "{:.3f}"), ("kl_to_sft", "{:.2f}"), ("pass@1", "{:.3f}"),
+         ("pass@8", "{:.3f}"), ("tool_calls", "{:.2f}")]  # results.md: the columns a reader compares
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Evaluate checkpoints side by side under the tinyworld's gold judge.")
-    ap.add_argument("--checkpoints", nargs="+", default=["out/pretrain", "out/sft", "out/ppo", "out/dpo"],
+    ap.add_argument("--checkpoints", nargs="+",
+                    default=["out/pretrain", "out/sft", "out/ppo", "out/dpo", "out/grpo", "out/sft_tools"],
                     help="checkpoint directories or files; extra ones (other betas...) add points to the frontier")
     ap.add_argument("--reference", default="out/sft", help="the SFT checkpoint: win rates and KL are against it")
     ap.add_argument("--out", default="out/eval", help="where results.md, results.csv and frontier.png go")
@@ -232,6 +294,11 @@ def main(argv=None):
                     help="longest reply")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed (the same for every checkpoint)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    ap.add_argument("--tools", default="auto", choices=["auto", "on", "off"],
+                    help="run the tinyworld's tools inside generation: auto = for checkpoints whose name contains "
+                    "'tools' (the reference never has them)")
+    ap.add_argument("--ban_calls", "--ban-calls", action="store_true",
+                    help="forbid the tool-call token: every checkpoint answers without its tools")
     args = ap.parse_args(argv)
     check_args(args, n_prompts=dict(at_least=0), temperature=dict(at_least=0), max_new_tokens=dict(at_least=1))
 
@@ -260,22 +327,36 @@ def main(argv=None):
 def evaluate_checkpoint(path, reference, ref_gold, enc, prompts, args, device):
     """One row of the table: a checkpoint's replies to the prompts, judged and compared with the reference's."""
     model, ckpt = load_model(path, device=device, tokenizer=enc, model_type="GPT")
+    name = Path(path).name if Path(path).suffix != ".pt" else Path(path).parent.name
+    tools = run_tool if args.tools == "on" or (args.tools == "auto" and uses_tools(name)) else None
     replies = generate_replies(model, enc, prompts, max_new_tokens=args.max_new_tokens,
-                               temperature=args.temperature, seed=args.seed, device=device)
+                               temperature=args.temperature, seed=args.seed, device=device, tools=tools,
+                               ban_calls=args.ban_calls)
     summary, judged = evaluate_replies(replies)
     paired = paired_comparison([j["total"] for j in judged], ref_gold, seed=args.seed)
     extra = ckpt.get("extra") or {}
-    summary.update(name=Path(path).name if Path(path).suffix != ".pt" else Path(path).parent.name,
-                   stage=ckpt["stage"], signal=extra.get("signal", ""), labels=extra.get("labels", 0),
+    summary.update(name=name, stage=ckpt["stage"], signal=extra.get("signal", ""), labels=extra.get("labels", 0),
                    win_rate_vs_sft=paired["win_rate"], win_rate_lo=paired["win_rate_ci95"][0],
                    win_rate_hi=paired["win_rate_ci95"][1], wins=paired["wins"], ties=paired["ties"],
                    losses=paired["losses"], gold_diff_vs_sft=paired["gold_diff"],
                    gold_diff_lo=paired["gold_diff_ci95"][0], gold_diff_hi=paired["gold_diff_ci95"][1],
                    kl_to_sft=kl_to_reference(model, reference, replies, temperature=args.temperature, device=device)
                    if args.temperature > 0 else None)
+    problems = [p for p in prompts if parse_problem(p)]
+    if problems and args.temperature > 0:  # pass@1 and pass@8 on the split's word problems
+        summary.update({k: v for k, v in problem_pass_rates(model, enc, problems, temperature=args.temperature,
+                                                            max_new_tokens=args.max_new_tokens, seed=args.seed,
+                                                            device=device, tools=tools,
+                                                            ban_calls=args.ban_calls).items() if k.startswith("pass@")})
     print(f"{summary['name']}: gold {summary['gold_mean']:+.3f}, correctness {summary['correctness']:.3f}, "
-          f"{describe_comparison(paired)} against {args.reference}", flush=True)
+          f"{describe_comparison(paired)} against {args.reference}"
+          + (f"; tool calls per reply {summary['tool_calls']:.2f}" if tools else ""), flush=True)
     return summary
+
+
+def uses_tools(name):
+    """A tool-using model's checkpoint is named so: its name contains "tools" (out/sft_tools, out/ppo_tools)."""
+    return "tools" in name
 
 
 def table_cell(row, column, fmt):

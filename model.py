@@ -39,7 +39,7 @@ TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
 @dataclass
 class GPTConfig:
     block_size: int = 256  # longest sequence (number of position embeddings)
-    vocab_size: int = 50260  # GPT-2's 50,257 tokens and 3 chat tokens; the stages pass their tokenizer's n_vocab
+    vocab_size: int = 50264  # GPT-2's 50,257 tokens and 7 chat and tool tokens; the stages pass their tokenizer's n_vocab
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -259,8 +259,8 @@ class Sample:
     logprobs (B, N): each sampled token's log-prob under the distribution it was drawn from; 0 where mask is 0.
     mask (B, N): 1 on the tokens the model sampled, up to and including the stop token: what a loss may count.
     attention_mask (B, N): 1 on the tokens the row holds: what a forward pass over prompt + new tokens attends
-        to. Every token held here was sampled, so it equals mask; a runtime that inserted tokens the model did
-        not sample (a tool's result) would mark them 1 here and 0 in mask.
+        to. It is 1 where mask is 1, and also on the tokens a runtime inserted (a tool's result, see
+        `GPT.sample`'s insert_after), which the model read but did not sample: mask is 0 there.
     """
     tokens: torch.Tensor
     logprobs: torch.Tensor
@@ -353,7 +353,7 @@ class GPT(nn.Module):
         return logprobs_from_logits(logits, idx[:, 1:])
 
     def sample(self, idx, max_new_tokens, temperature=1.0, top_k=None, stop_tokens=(), attention_mask=None,
-               pad_id=0, use_cache=True, generator=None, on_token=None):
+               pad_id=0, use_cache=True, generator=None, on_token=None, insert_after=None, banned_tokens=()):
         """Sample up to max_new_tokens after the prompts idx (B, T0) -> a `Sample`.
 
         attention_mask (B, T0): 1 on real prompt tokens, for prompts left-padded to a common end (None: no
@@ -362,10 +362,20 @@ class GPT(nn.Module):
         on_token(tokens (B,)), if given, sees each step's tokens as they come (chat.py streams text with it).
         Runs in eval mode (dropout off) and restores the previous mode. use_cache=False recomputes the whole
         sequence at every step: the slow reference that the KV cache must equal.
+
+        insert_after = (trigger, insert): when a row samples the token id `trigger`, insert(row, new_tokens)
+        (new_tokens: that row's new tokens so far, the trigger last) returns token ids that the runtime writes
+        into the row next (a tool's result: replies.py runs the tool). They are fed one per step in place of
+        that row's sample, while the other rows go on sampling, so the batch stays in step and the KV cache
+        works as usual: the row holds them (attention_mask 1) but did not sample them (mask 0, log-prob 0), and
+        they never stop the row. They count towards max_new_tokens.
+        banned_tokens: ids whose logits are set to -inf before every draw (e.g. the tool-call token, to measure
+        the same model without tools); the log-probs are then those of that restricted distribution.
         """
         with torch.inference_mode(), evaluating(self):  # inference_mode: no autograd bookkeeping at all
             B, T0 = idx.shape
             stop = torch.tensor(list(stop_tokens), dtype=torch.long, device=idx.device)
+            banned = torch.tensor(list(banned_tokens), dtype=torch.long, device=idx.device)
             cache = None
             if use_cache:
                 cache = KVCache(self.config, B, T0 + max_new_tokens, idx.device, self.transformer.wte.weight.dtype)
@@ -375,20 +385,33 @@ class GPT(nn.Module):
                 seen_mask[:, :T0] = attention_mask
             seq = idx  # everything fed so far (B, T0 + steps)
             active = torch.ones(B, dtype=torch.bool, device=idx.device)  # rows that have not stopped
+            queued = [[] for _ in range(B)]  # per row, the inserted tokens still to be fed
             tokens, logprobs, sampled, held = [], [], [], []  # per step, (B,) each
             h = self.hidden(idx, attention_mask, cache=cache)  # prefill: the whole prompt in one pass
             for step in range(max_new_tokens):
-                token, logp = sample_token(self.lm_head(h[:, -1]), temperature, top_k, generator)  # (B,) each
+                logits = self.lm_head(h[:, -1])  # (B, V)
+                if len(banned):
+                    logits = logits.index_fill(1, banned, float("-inf"))
+                token, logp = sample_token(logits, temperature, top_k, generator)  # (B,) each
+                forced = torch.zeros(B, dtype=torch.bool, device=idx.device)  # rows fed an inserted token
+                if any(queued):
+                    forced = torch.tensor([bool(q) for q in queued], device=idx.device)
+                    token = torch.where(forced, torch.tensor([q.pop(0) if q else 0 for q in queued],
+                                                             device=idx.device), token)
+                chosen = active & ~forced  # the model chose this token: a loss may count it
                 tokens.append(torch.where(active, token, pad_id))
-                logprobs.append(torch.where(active, logp, 0.0))
-                sampled.append(active)  # the model chose this token: a loss may count it
+                logprobs.append(torch.where(chosen, logp, 0.0))
+                sampled.append(chosen)
                 held.append(active)  # the row holds this token: later forward passes attend to it
                 if on_token is not None:
                     on_token(tokens[-1])
-                active = active & ~torch.isin(token, stop)
+                active = active & ~(chosen & torch.isin(token, stop))
+                if insert_after is not None and (chosen & (token == insert_after[0])).any():
+                    for row in (chosen & (token == insert_after[0])).nonzero()[:, 0].tolist():
+                        queued[row] = list(insert_after[1](row, torch.stack(tokens)[:, row].tolist()))
                 if step + 1 == max_new_tokens or not active.any():
                     break
-                # feed the sampled token; what a stopped row computes from here on is never used
+                # feed this step's tokens; what a stopped row computes from here on is never used
                 seq = torch.cat([seq, token[:, None]], dim=1)
                 mask = seen_mask[:, : seq.size(1)] if seen_mask is not None else None
                 h = self.hidden(token[:, None], mask, cache=cache) if use_cache else self.hidden(seq, mask)

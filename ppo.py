@@ -12,24 +12,37 @@ One iteration:
   5. a few epochs of minibatch updates of the clipped PPO objective (policy) and a clipped value loss.
 
 The objective, every piece of it, is the pure functions at the top of this file: whitened_scores (the RM
-score a reply earns), per_token_rewards, reply_logprobs and reply_values (which position scores which reply
-token), gae, whiten, ppo_policy_loss and ppo_value_loss; adapt_kl_coef when --target_kl is set.
+score a reply earns), per_token_rewards, reply_values (which position scores which reply token), gae, whiten,
+ppo_policy_loss and ppo_value_loss; adapt_kl_coef when --target_kl is set. What ppo.py shares with grpo.py is
+in rl.py: the rollouts with their log-probs under policy and reference (rl.reply_logprobs says which position
+scores which reply token), the KL estimators k1 and k3, and the update's clip fraction and approximate KL.
 
 The gold judge of the tinyworld scores the same replies (logged, never trained on), so you can watch the proxy
 reward (RM) and the true reward (gold) part ways when the KL penalty is too weak: reward over-optimisation.
 
+With --reward verifier, the reward is no model but a program: 1 for a right final answer to a word problem in a
+reply that ended with <|end|>, else 0 (evaluate.solved, grpo.py's reward), the rollouts use only the word
+problems among the prompts, and the value model starts from the SFT model with a new head (no reward model is
+read). That is PPO next to GRPO on the same task, at the same number of sampled replies.
+
     python ppo.py                                    # CPU, after sft.py and reward_model.py; ~3 minutes on 2 cores
     python ppo.py --kl_coef 0 --iters 90 --out_dir out/ppo_nokl   # watch over-optimisation
+    python ppo.py --reward verifier --out_dir out/ppo_verifier      # word problems, as grpo.py trains on
     python ppo.py --device cuda --batch_size 256
+    python ppo.py --tools --policy out/sft_tools --out_dir out/ppo_tools   # a tool-using policy, tools running
 
 Where this departs from InstructGPT / Ziegler et al.:
 1. Separate policy and value networks; the value network starts from the reward model (as in InstructGPT):
-   at the start it already predicts roughly the final score, so early advantages are not noise.
+   at the start it already predicts roughly the final score, so early advantages are not noise (with
+   --reward verifier there is no reward model: it starts from the SFT model, with a new head).
 2. The reward model's score is whitened with the mean/std measured when the RM was trained; a reply that never
    reaches <|end|> (or that emits a user turn) gets NO_END_SCORE instead of an RM score.
 3. Dropout is off in every forward pass (rollout, scoring, update), so the first minibatch's ratio is exactly 1.
 4. Entropy is logged as the mean of -log pi(sampled token), a sample estimate, instead of the full-softmax entropy.
 5. No pretraining-loss mixing (InstructGPT's PPO-ptx).
+6. With --tools, a reply holds tool results the runtime wrote (replies.py): their tokens are not actions (mask
+   0), so no ratio, KL or reward counts them, GAE skips them (`gae`), and the reward model, which never saw a
+   tool, scores what the reader sees (the reply without its calls and results, as the gold judge does).
 
 Ctrl-C or SIGTERM stops the run after the current iteration and saves out_dir/ckpt.pt; `python ppo.py --resume`
 continues it exactly. Beside the policy it keeps what the next iteration depends on: both optimizers, the value
@@ -46,12 +59,13 @@ import torch
 
 from config import opt, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for
-from data.tinyworld import gold_score
+from data.tinyworld import gold_score, parse_problem, reasons_step_by_step, run_tool
 from device import get_device, set_seed
-from evaluate import compare_models
+from evaluate import compare_models, solved
 from logger import MetricsLogger
-from model import at_last_token, last_index, load_model
-from replies import generate_replies, reply_batch
+from model import ScalarGPT, at_last_token, last_index, load_model
+from replies import seen_batch
+from rl import kl_estimators, masked_mean, ppo_diagnostics, reply_logprobs, rollout_batch
 from training import (StopRequest, clip_gradients, frozen, prepare_out_dir, restore, resume_state, save_progress,
                       save_run, start_or_resume)
 
@@ -60,7 +74,7 @@ NO_END_SCORE = -1.5  # whitened score given to a reply that does not end with <|
 
 # ----------------------------------------------------------------------------------------------------------
 # loss: the objective of PPO for language models, as pure functions. Shapes: B replies, T reply tokens
-# (right-padded); mask (B, T) is 1 on real reply tokens.
+# (right-padded); mask (B, T) is 1 on the reply tokens the policy sampled (0 on padding, and on tool results).
 
 
 def per_token_rewards(logprobs, ref_logprobs, scores, mask, kl_coef):
@@ -89,18 +103,6 @@ def whitened_scores(raw_scores, finished, score_mean, score_std):
     return torch.where(finished, (raw_scores - score_mean) / score_std, torch.full_like(raw_scores, NO_END_SCORE))
 
 
-def reply_logprobs(token_logprobs, P):
-    """(B, P + T - 1) log-probs of prompt + reply rows, column j = log p(token j+1 | tokens <= j), as
-    GPT.token_logprobs returns them -> (B, T), the reply tokens' own. The prompt fills columns 0..P-1 and reply
-    token t is token P + t, so its log-prob is in column P - 1 + t: the logits at the prompt's last position
-    predict the first reply token.
-
-        tokens:     p0 p1 ... p(P-1) | y0    y1    ...
-        log-prob:                      col P-1, col P, ...
-    """
-    return token_logprobs[:, P - 1:]
-
-
 def reply_values(values, P):
     """(B, P + T) values of prompt + reply rows, one per position -> (B, T): V_t, the value of the state before
     reply token t is chosen, read where that choice is made: position P - 1 + t (the value after the last reply
@@ -116,18 +118,21 @@ def gae(rewards, values, mask, gamma, lam):
         returns = A + V                              (the value model's regression target)
 
     rewards, values, mask: (B, T), replies right-padded. Outputs are 0 where mask is 0.
+    The steps t, t+1 are the policy's actions, the tokens where mask is 1: a token it did not sample (padding,
+    or a tool's result inside a reply) is skipped, so the step after a token is the next sampled one, the same
+    as GAE on the sampled tokens alone, compacted to the left. After the last sampled token the value is 0.
     """
     B, T = rewards.shape
     advantages = torch.zeros_like(rewards)
-    next_value = torch.zeros(B, device=rewards.device)
+    next_value = torch.zeros(B, device=rewards.device)  # V and A of the next sampled token (0 after the last)
     next_advantage = torch.zeros(B, device=rewards.device)
     for t in reversed(range(T)):
         m = mask[:, t]
         delta = rewards[:, t] + gamma * next_value - values[:, t]
         advantages[:, t] = (delta + gamma * lam * next_advantage) * m
-        # padding after a reply resets the recursion: what comes after the last real token is worth 0
-        next_value = values[:, t] * m
-        next_advantage = advantages[:, t]
+        # only a sampled token becomes "the next one"; across the others, the next sampled token's V and A carry
+        next_value = torch.where(m.bool(), values[:, t], next_value)
+        next_advantage = torch.where(m.bool(), advantages[:, t], next_advantage)
     returns = (advantages + values) * mask
     return advantages, returns
 
@@ -141,10 +146,6 @@ def whiten(x, mask, shift_mean=True):
     if not shift_mean:
         out = out + mean
     return out * mask
-
-
-def masked_mean(x, mask):
-    return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
 def ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps):
@@ -181,21 +182,6 @@ def adapt_kl_coef(kl_coef, kl, target_kl, batch_size, horizon=10_000):
     return kl_coef * (1 + error * batch_size / horizon)
 
 
-def ppo_diagnostics(logprobs, old_logprobs, mask, clip_eps):
-    """How far an update moved the policy, over the masked tokens -> (clipfrac, approx_kl): the share of tokens
-    whose ratio pi_new / pi_old left [1 - clip_eps, 1 + clip_eps], and the k3 estimate of KL(old || new)."""
-    logratio = logprobs - old_logprobs
-    ratio = torch.exp(logratio)
-    return masked_mean(((ratio - 1).abs() > clip_eps).float(), mask), masked_mean((ratio - 1) - logratio, mask)
-
-
-def kl_estimators(logprobs, ref_logprobs):
-    """Per-token estimates of KL(pi || pi_ref) from tokens sampled from pi (Schulman, "Approximating KL"):
-    k1 = log r with r = pi / pi_ref (unbiased, noisy, can be < 0); k3 = (1/r - 1) + log r (unbiased, >= 0)."""
-    logr = logprobs - ref_logprobs
-    return logr, torch.expm1(-logr) + logr
-
-
 # ----------------------------------------------------------------------------------------------------------
 # config
 
@@ -207,10 +193,15 @@ class Config:
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
     policy: str = opt("out/sft", "SFT checkpoint: the starting policy and the frozen reference")
     reward_model: str = opt("out/rm", "reward model checkpoint (also the value model's starting point)")
+    reward: str = opt("rm", "what scores a reply: 'rm' (the reward model) or 'verifier' (1 for a right final answer "
+                            "to a word problem, else 0; rollouts then use the word problems among the prompts)",
+                      choices=("rm", "verifier"))
     out_dir: str = opt("out/ppo", "where the policy, logs, plots and metrics.json go")
     resume: bool = opt(False, "continue the stopped run in out_dir (Ctrl-C, SIGTERM) with its saved options")
     prompts: str = opt("", "prompts JSONL for rollouts; '' = data_dir/prompts_train.jsonl")
     eval_prompts: str = opt("", "held-out prompts for the final evaluation; '' = data_dir/prompts_val.jsonl")
+    tools: bool = opt(False, "run the tinyworld's tools in rollouts and evaluation (a tool-using policy: "
+                      "--policy out/sft_tools --out_dir out/ppo_tools)")
     iters: int = opt(60, "PPO iterations (rollout batch + updates)", at_least=1)
     batch_size: int = opt(64, "prompts (rollouts) per iteration", at_least=1)
     minibatch_size: int = opt(16, "rollouts per gradient step", at_least=1)
@@ -243,51 +234,82 @@ class Config:
 # data: rollouts
 
 
+def rollout_prompts(enc, path, reward, block_size):
+    """The prompts to sample replies to: all of the file's that fit the context, or for the verifier the word
+    problems among them."""
+    prompts = [p for p in prompts_that_fit(enc, path, block_size) if reward == "rm" or parse_problem(p)]
+    if not prompts:
+        raise ValueError(f"{path}: no word problem among its prompts (--reward verifier checks only those)")
+    return prompts
+
+
 @torch.no_grad()
 def rollout(policy, reference, reward_model, value_model, enc, prompts, *, max_new_tokens, temperature, generator,
-            score_mean, score_std, device):
+            score_mean, score_std, device, tools=None):
     """One reply per prompt from the policy, and everything the update needs, computed without gradients -> dict:
-    ids, attention_mask (B, P + T): prompts left-padded, then replies right-padded (replies.reply_batch); P;
-    mask (B, T) 1 on reply tokens (the stop token included); logprobs, ref_logprobs (B, T) under the policy and
-    the reference, at the sampling temperature; values (B, T); raw_scores (B,) the reward model's, read at each
-    row's last token; scores (B,) whitened; finished (B,); texts; cut_off (stopped by the token limit)."""
-    # no top-k: the log-probs (and so the KL) must be those of the distribution the replies are sampled from
-    replies = generate_replies(policy, enc, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                               batch_size=len(prompts), generator=generator, device=device)
-    ids, attention_mask, mask, P = reply_batch(replies)
-    ids, attention_mask, mask = ids.to(device), attention_mask.to(device), mask.to(device).float()
-    raw_scores = at_last_token(reward_model(ids, attention_mask=attention_mask), attention_mask)  # at <|end|>
-    finished = torch.tensor([r.finished for r in replies], device=device)
-    return dict(ids=ids, attention_mask=attention_mask, P=P, mask=mask,
-                logprobs=reply_logprobs(policy.token_logprobs(ids, attention_mask, temperature), P) * mask,
-                ref_logprobs=reply_logprobs(reference.token_logprobs(ids, attention_mask, temperature), P) * mask,
-                values=reply_values(value_model(ids, attention_mask=attention_mask), P) * mask,
-                raw_scores=raw_scores, scores=whitened_scores(raw_scores, finished, score_mean, score_std),
-                finished=finished, texts=[r.text for r in replies], cut_off=[r.stop == "length" for r in replies])
+    what rl.rollout_batch returns (replies; ids, attention_mask (B, P + T); P; mask, logprobs, ref_logprobs (B, T);
+    finished (B,)), and values (B, T); raw_scores (B,) the reward model's, read at the last token of what the
+    reader sees (replies.seen_batch: the reply without tool calls and results), or with reward_model None the
+    verifier's 1 or 0 (evaluate.solved); scores (B,): the RM's whitened (whitened_scores), or the verifier's as
+    they are; texts; cut_off (stopped by the token limit); calls (tool calls per reply; None without tools).
+    tools: runs the policy's tool calls (replies.generate_replies); their results have mask 0."""
+    ro = rollout_batch(policy, reference, enc, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                       generator=generator, device=device, tools=tools)
+    ids, attention_mask, P, finished = ro["ids"], ro["attention_mask"], ro["P"], ro["finished"]
+    if reward_model is None:  # the verifier: a right final answer in a reply that ended, or nothing
+        raw_scores = scores = torch.tensor([float(solved(r)) for r in ro["replies"]], device=device)
+    else:
+        seen, seen_mask = (t.to(device) for t in seen_batch(ro["replies"], enc))  # = ids, attention_mask w/o tools
+        raw_scores = at_last_token(reward_model(seen, attention_mask=seen_mask), seen_mask)  # at <|end|>
+        scores = whitened_scores(raw_scores, finished, score_mean, score_std)
+    return dict(ro, values=reply_values(value_model(ids, attention_mask=attention_mask), P) * ro["mask"],
+                raw_scores=raw_scores, scores=scores, texts=[r.text for r in ro["replies"]],
+                cut_off=[r.stop == "length" for r in ro["replies"]],
+                calls=[len(r.calls) for r in ro["replies"]] if tools is not None else None)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # evaluation
 
 
-def rollout_stats(ro, returns, prompts):
-    """The log line's view of one iteration's rollouts: the proxy reward (RM) and the true reward (the gold judge,
-    never trained on), the KL to the reference per reply (k1, the one in the reward, and k3), the entropy as the
-    mean of -log pi(sampled token), reply length, the share of finished replies, and how much of the returns'
-    variance the value model explains."""
+def rollout_stats(ro, returns, prompts, reward="rm"):
+    """The log line's view of one iteration's rollouts: the reward (rm_score, the RM's: a proxy; or, with the
+    verifier, reward: the share of right answers, and step_by_step: the share of replies that reason first) and
+    the true reward (the gold judge, never trained on), the KL to the reference per reply (k1, the one in the
+    reward, and k3), the entropy as the mean of -log pi(sampled token), reply length, the share of finished
+    replies, and how much of the returns' variance the value model explains; with tools, the calls per reply."""
     mask = ro["mask"]
     k1, k3 = kl_estimators(ro["logprobs"], ro["ref_logprobs"])
     var_returns = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
     explained_var = 1 - masked_mean(((returns - ro["values"]) * mask) ** 2, mask) / var_returns.clamp(min=1e-8)
     gold = [gold_score(p, t, finished=not cut) for p, t, cut in zip(prompts, ro["texts"], ro["cut_off"])]
-    return dict(rm_score=ro["raw_scores"].mean().item(), gold=sum(gold) / len(gold),
+    scores = {"rm_score": ro["raw_scores"].mean().item()} if reward == "rm" else {
+        "reward": ro["raw_scores"].mean().item(),
+        "step_by_step": sum(map(reasons_step_by_step, ro["texts"])) / len(ro["texts"])}
+    return dict(scores, gold=sum(gold) / len(gold),
                 kl=(k1 * mask).sum(1).mean().item(), k3=(k3 * mask).sum(1).mean().item(),
                 entropy=(-masked_mean(ro["logprobs"], mask)).item(), length=mask.sum(1).mean().item(),
-                finished=ro["finished"].float().mean().item(), explained_var=explained_var.item())
+                finished=ro["finished"].float().mean().item(), explained_var=explained_var.item(),
+                **({"tool_calls": sum(ro["calls"]) / len(ro["calls"])} if ro["calls"] is not None else {}))
 
 
 # ----------------------------------------------------------------------------------------------------------
 # main
+
+
+def load_models(cfg, enc, device):
+    """The four models of PPO -> (policy, reference, reward_model, value_model, the RM checkpoint's extra):
+    the policy (trained) and a frozen copy of it, the reference; the reward model (frozen) and the value model
+    (trained), which starts as a copy of the reward model, or with --reward verifier (no reward model: None) as
+    the SFT model with a new scalar head. All in eval mode: dropout is off (note 3); gradients still flow."""
+    policy, _ = load_model(cfg.policy, expected_stage="sft", device=device, tokenizer=enc)
+    reference = frozen(copy.deepcopy(policy))
+    if cfg.reward == "verifier":
+        return policy, reference, None, ScalarGPT.from_gpt(policy).eval(), {}
+    reward_model, rm_ckpt = load_model(cfg.reward_model, expected_stage="rm", device=device, tokenizer=enc)
+    value_model = copy.deepcopy(reward_model)
+    return policy, reference, frozen(reward_model), value_model, rm_ckpt["extra"]
+
 
 
 def main(argv=None):
@@ -300,18 +322,14 @@ def main(argv=None):
     enc = tokenizer_for(data_dir, cfg.tokenizer)
 
     # ------------------------------------------------------------------------------------------------------
-    # model: policy (trained), reference (frozen SFT), reward model (frozen), value model (trained, from the RM);
-    # all in eval mode: dropout is off (note 3), and gradients still flow in eval mode
-    policy, _ = load_model(cfg.policy, expected_stage="sft", device=device, tokenizer=enc)
-    reference = frozen(copy.deepcopy(policy))
-    reward_model, rm_ckpt = load_model(cfg.reward_model, expected_stage="rm", device=device, tokenizer=enc)
-    value_model = copy.deepcopy(reward_model)
-    frozen(reward_model)
-    score_mean, score_std = rm_ckpt["extra"].get("score_mean", 0.0), rm_ckpt["extra"].get("score_std", 1.0) or 1.0
+    # model: policy (trained), reference (frozen SFT), reward model (frozen), value model (trained)
+    policy, reference, reward_model, value_model, rm_extra = load_models(cfg, enc, device)
+    score_mean, score_std = rm_extra.get("score_mean", 0.0), rm_extra.get("score_std", 1.0) or 1.0
 
     # ------------------------------------------------------------------------------------------------------
     # data: prompts for the rollouts, and held-out ones for the evaluation (those that fill the context: dropped)
-    prompts = prompts_that_fit(enc, cfg.prompts or str(data_dir / "prompts_train.jsonl"), policy.config.block_size)
+    prompts = rollout_prompts(enc, cfg.prompts or str(data_dir / "prompts_train.jsonl"), cfg.reward,
+                              policy.config.block_size)
     eval_prompts = prompts_that_fit(enc, cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"),
                                     policy.config.block_size, limit=cfg.n_eval_prompts)
 
@@ -336,7 +354,7 @@ def main(argv=None):
             batch_prompts = [prompts[i] for i in idx]
             ro = rollout(policy, reference, reward_model, value_model, enc, batch_prompts, generator=gen,
                          max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, score_mean=score_mean,
-                         score_std=score_std, device=device)
+                         score_std=score_std, device=device, tools=run_tool if cfg.tools else None)
             mask, P = ro["mask"], ro["P"]
             rewards, _ = per_token_rewards(ro["logprobs"], ro["ref_logprobs"], ro["scores"], mask, kl_coef)
             advantages, returns = gae(rewards, ro["values"], mask, cfg.gamma, cfg.lam)
@@ -367,7 +385,7 @@ def main(argv=None):
                         stats[key].append(value.item())
             t_update = time.time() - t1
 
-            log = rollout_stats(ro, returns, batch_prompts)
+            log = rollout_stats(ro, returns, batch_prompts, cfg.reward)
             n_tok = int(ro["attention_mask"].sum()) * (1 + 2 * cfg.ppo_epochs)  # forward passes over every token
             logger.log(it, **log, kl_coef=kl_coef, **{k: sum(v) / len(v) for k, v in stats.items()}, gen_s=t_gen,
                        update_s=t_update, **{"tok/s": n_tok / (t_gen + t_update)})
@@ -383,18 +401,21 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # evaluation: SFT (the reference) and PPO on the same held-out prompts, sampled as in sft.py and dpo.py
-    rm_labels = rm_ckpt["extra"].get("labels", 0)  # what PPO's reward signal rests on: the RM's labelled pairs
+    rm_labels = rm_extra.get("labels", 0)  # what PPO's reward signal rests on: the RM's labelled pairs, or none
     metrics = {"train_seconds": round(train_seconds, 1), "kl_coef": kl_coef, "labels": rm_labels,
-               "signal": f"reward model ({rm_labels:,} labelled pairs)"}
+               "signal": f"reward model ({rm_labels:,} labelled pairs)" if cfg.reward == "rm" else
+               "verifier (word problems' final answers)"}
     if eval_prompts:
         metrics.update(compare_models({"sft": reference, "ppo": policy}, enc, eval_prompts,
                                       temperature=cfg.eval_temperature, seed=cfg.seed, device=device,
-                                      samples_file=f"{out_dir}/samples.jsonl"))
+                                      samples_file=f"{out_dir}/samples.jsonl",
+                                      tools=run_tool if cfg.tools else None))
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_run(out_dir, metrics, [("reward_vs_gold.png", [["rm_score", "gold"], "kl"],
-                                     f"PPO, kl_coef={cfg.kl_coef}: proxy (RM) vs true (gold) reward"),
+    save_run(out_dir, metrics, [("reward_vs_gold.png", [["rm_score", "gold"], "kl"] if cfg.reward == "rm" else
+                                 [["reward", "gold"], "kl", "step_by_step"],
+                                 f"PPO, kl_coef={cfg.kl_coef}: {cfg.reward} reward vs true (gold) reward"),
                                     ("ppo.png", [["pg_loss", "vf_loss"], ["clipfrac", "approx_kl"], "explained_var",
                                                  ["entropy"], "length"], "PPO")],
              model=policy, stage="ppo", step=cfg.iters, tokenizer=enc.name, train_config=asdict(cfg),

@@ -23,6 +23,15 @@ and its parts. The table, three example replies and out_dir/{metrics.json, sampl
     python sft.py                                  # CPU, after pretrain.py; ~1.5 minutes on 2 cores
     python sft.py --device cuda --batch_size 64    # one GPU
     python sft.py --train_file my_chats.jsonl      # your own {"messages": [...]} conversations
+    python sft.py --tools                          # the tool-using model: out/sft -> out/sft_tools (~40 s)
+
+Tool use (--tools): the same loss on the helpful annotator's demonstrations with tool calls (sft_tools_*.jsonl:
+a calculator and a lookup, called on arithmetic and fact questions, not on the others). The template puts the
+call and the tool's result inside the assistant's turn (tokenizer.py); the mask is 1 on the call and 0 on the
+result, so the model learns when and how to call, never to write results. It is a short run of its own on top of
+the SFT model (TOOLS_OPTIONS), and its evaluation runs the tools inside generation (data.tinyworld.run_tool):
+the table shows tool_calls, the calls per reply, and tool_calls_right, the share of calls that asked the right
+question. The main pipeline (reward model, PPO, DPO) never sees a tool.
 
 Where this departs from InstructGPT-style SFT:
 1. The loss is averaged over all assistant tokens of the (accumulated) batch, not per conversation, so long
@@ -40,14 +49,16 @@ gets one rather than a restart from the saved weights (--init), which would warm
 again.
 """
 
+import sys
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
-from config import opt, run
+from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, render_conversations, tokenizer_for
+from data.tinyworld import VERIFIABLE, run_tool
 from device import autocast, get_device, set_seed
 from evaluate import SUMMARY_KEYS, compare_models
 from logger import MetricsLogger
@@ -90,11 +101,15 @@ class Config:
     """Supervised fine-tuning on conversations, loss on the assistant's tokens only."""
     data_dir: str = opt(DEFAULT_DATA_DIR, "tinyworld directory (generated if missing); default files come from here")
     tokenizer: str = opt("", "tokenizer: '' = data_dir/tokenizer.bpe, or 'gpt2', or a .bpe path")
+    tools: bool = opt(False, "learn tool use: train on data_dir/sft_tools_*.jsonl with TOOLS_OPTIONS (from out/sft "
+                      "to out/sft_tools) and evaluate with the tools running")
     init: str = opt("out/pretrain", "checkpoint to start from (a 'pretrain' or 'sft' stage)")
     out_dir: str = opt("out/sft", "where the checkpoint, logs, metrics.json and samples.jsonl go")
     resume: bool = opt(False, "continue the stopped run in out_dir (Ctrl-C, SIGTERM) with its saved options")
-    train_file: str = opt("", "conversations JSONL ({'messages': [...]}); '' = data_dir/sft_train.jsonl")
-    eval_file: str = opt("", "held-out conversations for the validation loss; '' = data_dir/sft_val.jsonl")
+    train_file: str = opt("", "conversations JSONL ({'messages': [...]}); '' = data_dir/sft_train.jsonl "
+                          "(sft_tools_train.jsonl with --tools)")
+    eval_file: str = opt("", "held-out conversations for the validation loss; '' = data_dir/sft_val.jsonl "
+                         "(sft_tools_val.jsonl with --tools)")
     eval_prompts: str = opt("", "held-out prompts for the generation evaluation; '' = data_dir/prompts_val.jsonl")
     batch_size: int = opt(32, "conversations per micro-batch", at_least=1)
     grad_accum: int = opt(1, "micro-batches per optimizer step", at_least=1)
@@ -113,6 +128,18 @@ class Config:
     device: str = opt("auto", "auto | cpu | cuda | mps")
     compile: bool = opt(False, "torch.compile the model (CUDA)")
     seed: int = opt(1337, "random seed")
+
+
+# The tool-using model: a short run on top of the SFT model. These options are put before the user's own, so
+# anything given explicitly still wins.
+TOOLS_OPTIONS = "--init out/sft --out_dir out/sft_tools --max_iters 150 --warmup 10 --lr 5e-4 --min_lr 5e-5"
+
+
+def with_tools_options(argv=None):
+    """The command line, with TOOLS_OPTIONS put before the user's options when it asks for --tools (the user's
+    options come last and win)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return TOOLS_OPTIONS.split() + argv if parse_config(Config, argv).tools else argv
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -134,7 +161,8 @@ def sft_batch(examples, device):
 
 # the comparison table at the end also shows the ways to fail the format and the parts of the gold score
 REPORT_KEYS = (SUMMARY_KEYS[:3] + ["stop_user", "stop_other", "no_stop"] + SUMMARY_KEYS[3:]
-               + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format"])
+               + ["gold_correctness", "gold_safety", "gold_tone", "gold_concision", "gold_format", "tool_calls",
+                  "tool_calls_right"] + [f"correctness_{task}" for task in VERIFIABLE])
 
 
 @torch.no_grad()
@@ -159,7 +187,7 @@ def validation_loss(model, examples, batch_size, device):
 def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # config
-    cfg, ckpt = start_or_resume(Config, argv, "sft")  # ckpt: the stopped run that --resume continues
+    cfg, ckpt = start_or_resume(Config, with_tools_options(argv), "sft")  # ckpt: the stopped run --resume continues
     set_seed(cfg.seed)
     device = get_device(cfg.device)
     data_dir = ensure_data_dir(cfg.data_dir)
@@ -170,11 +198,15 @@ def main(argv=None):
     model, _ = load_model(cfg.init, expected_stage=("pretrain", "sft"), device=device, tokenizer=enc)
     base_model, _ = load_model(cfg.init, device=device, tokenizer=enc)
     block_size = model.config.block_size
+    if model.config.vocab_size < enc.n_vocab:  # rendering the tool tokens would index past the embedding
+        raise ValueError(f"{cfg.init}: a vocabulary of {model.config.vocab_size} tokens, but the tokenizer has "
+                         f"{enc.n_vocab} (its tool tokens came later): run pretrain.py and sft.py again")
 
     # ------------------------------------------------------------------------------------------------------
     # data: every conversation rendered once into (ids, mask); those longer than the context are dropped
-    train_file = cfg.train_file or str(data_dir / "sft_train.jsonl")
-    eval_file = cfg.eval_file or str(data_dir / "sft_val.jsonl")
+    files = "sft_tools" if cfg.tools else "sft"
+    train_file = cfg.train_file or str(data_dir / f"{files}_train.jsonl")
+    eval_file = cfg.eval_file or str(data_dir / f"{files}_val.jsonl")
     train, dropped = render_conversations(enc, train_file, block_size)
     val, val_dropped = render_conversations(enc, eval_file, block_size)
     prompts = prompts_that_fit(enc, cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"), block_size,
@@ -237,18 +269,20 @@ def main(argv=None):
     print(f"\nvalidation loss {base_val:.3f} -> {val_loss:.3f}")
     metrics = {"val_loss": val_loss, "base_val_loss": base_val, "train_seconds": round(train_seconds, 1),
                "n_train": len(train), "n_dropped": dropped,
-               "signal": f"{len(train):,} demonstrations", "labels": 0}  # the training signal; preference labels
-    if prompts:
-        metrics.update(compare_models({"base": base_model, "sft": model}, enc, prompts, keys=REPORT_KEYS,
+               "signal": f"{len(train):,} {'tool ' if cfg.tools else ''}demonstrations", "labels": 0}  # the training signal; preference labels
+    names = ("sft", "sft_tools") if cfg.tools else ("base", "sft")  # the model it started from, the one it trained
+    if prompts:  # with --tools, both answer with the tools running
+        metrics.update(compare_models(dict(zip(names, (base_model, model))), enc, prompts, keys=REPORT_KEYS,
                                       temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
-                                      seed=cfg.seed, device=device, samples_file=f"{out_dir}/samples.jsonl"))
+                                      seed=cfg.seed, device=device, samples_file=f"{out_dir}/samples.jsonl",
+                                      tools=run_tool if cfg.tools else None))
 
     # ------------------------------------------------------------------------------------------------------
     # save
     save_run(out_dir, metrics, [("loss.png", [["loss", "val_loss"], "lr"], "SFT")], model=model, stage="sft",
              step=cfg.max_iters, tokenizer=enc.name, train_config=asdict(cfg),
              extra={"val_loss": val_loss, "signal": metrics["signal"], "labels": 0,
-                    **({"sft": metrics["sft"]} if prompts else {})}, started=t_start)
+                    **({"sft": metrics[names[1]]} if prompts else {})}, started=t_start)
     return metrics
 
 

@@ -22,7 +22,8 @@ A model reads integers, not text. Byte-level BPE turns any text into integers in
    the encoding from the ranks we give it, stored in tiktoken's file format: one line per token, the base64
    of its bytes, a space, its rank.
 
-Two kinds of encodings, both `tiktoken.Encoding`, with the same four special tokens after the ordinary ones:
+Two kinds of encodings, both `tiktoken.Encoding`, with the same eight special tokens after the ordinary ones
+(four for documents and chat turns, four for tool calls):
 - a .bpe file made by `train_bpe`, like the tinyworld's (data/tinyworld/tokenizer.bpe, trained on its corpus;
   its vocabulary is small: training stops early once every word is one token, a 50k vocabulary would be wasted);
 - "gpt2": GPT-2's 50,257 tokens (256 bytes + 50,000 merges + <|endoftext|> at 50256), built offline from the
@@ -42,6 +43,19 @@ row (<|user|> ... <|end|> <|assistant|> ... <|end|>), and every assistant reply 
 SFT, the reward model, PPO and DPO all render with `render_conversation` / `render_prompt`, so they agree.
 Message text is always encoded with `encode_ordinary`: a user who types "<|end|>" gets the seven ordinary
 characters, never the special token (no "prompt injection" through the template).
+
+Tool calls sit inside the assistant's turn. In a conversation they are messages of two more roles, "call"
+(what the assistant asks a tool) and "result" (what the tool answers), between the user's turn and the
+assistant's final text: user, call, result, [call, result, ...], assistant. They render as
+
+    <|assistant|> <|call|> calc 2 plus 3 <|call_end|> <|result|> 5 <|result_end|> 2 plus 3 is 5 . <|end|>
+          0           1      1  1   1  1       1          0      0       0        1   1  1  1 1 1    1
+
+The model writes the call and the token that closes it (mask 1: it must learn when and how to call); the
+runtime writes the result, from <|result|> to <|result_end|> (mask 0: the model reads results, never learns
+to write them). A result's text is encoded after a space (`result_ids`), so that "5" is the token " 5" that
+the reply then says ("... is 5."): an answer copied from a result is the same token, not a near one. At generation time the model's <|call_end|> is what makes the runtime run the tool and
+append the result (replies.py); the model then goes on writing its reply.
 
 Commands:
     python tokenizer.py --input data/tinyworld/corpus_train.txt --vocab_size 2048 --out my.bpe
@@ -64,8 +78,11 @@ from pathlib import Path
 import regex  # the regular-expression module with \p{L} (letters) / \p{N} (digits); tiktoken depends on it
 import tiktoken
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>"]
-BOS, USER, ASSISTANT, END = SPECIAL_TOKENS  # <|endoftext|> starts every document and every conversation
+SPECIAL_TOKENS = ["<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>",
+                  "<|call|>", "<|call_end|>", "<|result|>", "<|result_end|>"]
+BOS, USER, ASSISTANT, END = SPECIAL_TOKENS[:4]  # <|endoftext|> starts every document and every conversation
+CALL, CALL_END, RESULT, RESULT_END = SPECIAL_TOKENS[4:]  # a tool call and its result, inside an assistant turn
+ROLES = ("user", "assistant", "call", "result")  # a message's roles; "call" and "result" are tool turns
 
 # GPT-2's pre-tokenisation pattern, as tiktoken writes it: contractions ('s 't 're 've 'm 'll 'd), letters,
 # digits, other symbols (each optionally after one space), then runs of white space. The trainer and both
@@ -303,33 +320,70 @@ def token_byte_lengths(enc):
 # the chat template
 
 
-def _check_messages(messages):
+def check_messages(messages):
+    """A ValueError naming the message, unless `messages` is a conversation the template can render: a non-empty
+    list of {"role", "content"} dicts, roles in ROLES, content a string, and tool turns in their place: each
+    "call" followed by its "result", and calls and results only between a user turn (or another result) and
+    the assistant text that ends their turn."""
     if not isinstance(messages, (list, tuple)) or not messages:
         raise ValueError(f"a conversation is a non-empty list of {{'role', 'content'}} dicts, got {messages!r:.80}")
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
             raise ValueError(f"message {i}: expected a dict with 'role' and 'content', got {type(m).__name__}")
-        if m.get("role") not in ("user", "assistant"):
-            raise ValueError(f"message {i}: role must be 'user' or 'assistant', got {m.get('role')!r:.40}")
+        if m.get("role") not in ROLES:
+            raise ValueError(f"message {i}: role {m.get('role')!r:.40} is not one of {', '.join(ROLES)}")
         if not isinstance(m.get("content"), str):
             raise ValueError(f"message {i}: content must be a string, got {type(m.get('content')).__name__}")
+        before = messages[i - 1]["role"] if i > 0 else None
+        after = messages[i + 1].get("role") if i + 1 < len(messages) and isinstance(messages[i + 1], dict) else None
+        if m["role"] == "call" and before not in ("user", "result"):
+            raise ValueError(f"message {i}: a 'call' comes after the user's turn or a 'result', not after {before!r}")
+        if m["role"] == "call" and after != "result":
+            raise ValueError(f"message {i}: a 'call' must be followed by its 'result', not by {after!r}")
+        if m["role"] == "result" and before != "call":
+            raise ValueError(f"message {i}: a 'result' answers the 'call' just before it, not {before!r}")
+        if m["role"] == "result" and after not in ("call", "assistant"):
+            raise ValueError(f"message {i}: a 'result' must be followed by another 'call' or the assistant's "
+                             f"text, not by {after!r}")
 
 
 def render_conversation(enc, messages):
-    """messages -> (ids, mask), two lists of the same length; mask 1 on each assistant reply and its <|end|>.
+    """messages -> (ids, mask), two lists of the same length; mask 1 on what the assistant writes.
 
-    ids = <|endoftext|>, then per message <|user|> or <|assistant|>, encode_ordinary(content), <|end|>.
+    ids = <|endoftext|>, then per user message <|user|> encode_ordinary(content) <|end|>, and per assistant turn
+    <|assistant|>, its tool calls and results, encode_ordinary(content) and <|end|>. A call renders as
+    <|call|> content <|call_end|> (mask 1), a result as result_ids(content) (mask 0).
     """
-    _check_messages(messages)
-    end = special_id(enc, END)
-    ids, mask = [special_id(enc, BOS)], [0]
+    check_messages(messages)
+    s = lambda token: special_id(enc, token)  # noqa: E731
+    ids, mask = [s(BOS)], [0]
+    in_turn = False  # inside an assistant turn: its tool calls have opened it
     for m in messages:
-        learn = 1 if m["role"] == "assistant" else 0
-        role = special_id(enc, ASSISTANT if learn else USER)
         content = enc.encode_ordinary(m["content"])  # never special tokens, whatever the text says
-        ids += [role] + content + [end]
-        mask += [0] + [learn] * len(content) + [learn]
+        if m["role"] == "user":
+            ids += [s(USER)] + content + [s(END)]
+            mask += [0] * (len(content) + 2)
+            continue
+        if not in_turn:
+            ids, mask, in_turn = ids + [s(ASSISTANT)], mask + [0], True
+        if m["role"] == "call":
+            ids += [s(CALL)] + content + [s(CALL_END)]
+            mask += [1] * (len(content) + 2)
+        elif m["role"] == "result":
+            result = result_ids(enc, m["content"])
+            ids += result
+            mask += [0] * len(result)
+        else:  # the assistant's text closes its turn
+            ids += content + [s(END)]
+            mask += [1] * (len(content) + 1)
+            in_turn = False
     return ids, mask
+
+
+def result_ids(enc, text):
+    """A tool's result as the template holds it: <|result|>, encode_ordinary(" " + text), <|result_end|> (a space
+    first: a word after a space is the token a sentence uses). The runtime inserts exactly these (replies.py)."""
+    return [special_id(enc, RESULT)] + enc.encode_ordinary(" " + text) + [special_id(enc, RESULT_END)]
 
 
 def render_prompt(enc, prompt_or_messages):
@@ -340,7 +394,7 @@ def render_prompt(enc, prompt_or_messages):
         messages = [{"role": "user", "content": prompt_or_messages}]
     else:
         messages = prompt_or_messages
-    _check_messages(messages)
+    check_messages(messages)
     if messages[-1]["role"] != "user":
         raise ValueError(f"message {len(messages) - 1}: a prompt must end with a user turn, not an assistant one")
     ids, _ = render_conversation(enc, messages)
@@ -356,7 +410,7 @@ def main(argv=None):
                                      "tiktoken's format (use it with --tokenizer FILE.bpe in every stage).")
     parser.add_argument("--input", required=True, help="UTF-8 text file to learn the merges from")
     parser.add_argument("--vocab_size", "--vocab-size", type=int, default=2048,
-                        help="number of ordinary tokens (256 bytes + merges); the 4 special tokens come on top")
+                        help="number of ordinary tokens (256 bytes + merges); the special tokens come on top")
     parser.add_argument("--out", required=True, help="the .bpe file to write")
     args = parser.parse_args(argv)
     text = Path(args.input).read_text(encoding="utf-8")

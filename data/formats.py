@@ -3,20 +3,26 @@ Loaders for the data formats the ecosystem uses, so users can bring their own fi
 All are JSONL: one JSON object per line.
 
     SFT conversations   {"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}
+                        with tool use: {"messages": [{"role": "user", "content": "What is 2 plus 3?"},
+                                                     {"role": "call", "content": "calc 2 plus 3"},
+                                                     {"role": "result", "content": "5"},
+                                                     {"role": "assistant", "content": "2 plus 3 is 5."}]}
     preference pairs    {"prompt": "...", "chosen": "...", "rejected": "..."}    (TRL / HH-RLHF style)
     prompts             {"prompt": "..."}
 
 Extra fields are allowed and kept (tinyworld's files carry e.g. "task"). Nothing is skipped silently
 (blank lines excepted): a malformed line raises DataError "file:line: what is wrong", and an empty file
-raises DataError naming the file. Roles are "user" and "assistant"; every conversation needs at least one
-assistant turn (otherwise SFT has nothing to learn from it); one that does not alternate user and assistant
-turns from a user turn is kept, with a printed note.
+raises DataError naming the file. Roles are "user" and "assistant", and "call" and "result" for tool use: the
+assistant's calls and the tools' results sit between the user's turn and the assistant's text that ends the
+turn, each call followed by its result (the chat template renders them inside the assistant's turn: see
+tokenizer.py). Every conversation needs at least one assistant turn (otherwise SFT has nothing to learn from it);
+one that does not alternate user and assistant turns from a user turn is kept, with a printed note.
 """
 
 import json
 from pathlib import Path
 
-ROLES = ("user", "assistant")
+from tokenizer import ROLES, check_messages
 
 
 class DataError(ValueError):
@@ -76,11 +82,16 @@ def load_conversations(path):
             if not isinstance(m, dict):
                 raise DataError(f"{path}:{n}: message {i}: must be an object, got {type(m).__name__}")
             if m.get("role") not in ROLES:
-                raise DataError(f"{path}:{n}: message {i}: role {m.get('role')!r:.30} is not 'user' or 'assistant'")
+                raise DataError(f"{path}:{n}: message {i}: role {m.get('role')!r:.30} is not one of {', '.join(ROLES)}")
             _text(path, n, m, "content", where=f"message {i}: ")
+        try:
+            check_messages(messages)  # the order of tool calls and results
+        except ValueError as e:
+            raise DataError(f"{path}:{n}: {e}") from None
         if not any(m["role"] == "assistant" for m in messages):
             raise DataError(f"{path}:{n}: conversation has no assistant turn (nothing to learn from it)")
-        if any(m["role"] != ROLES[i % 2] for i, m in enumerate(messages)):
+        turns = [m for m in messages if m["role"] in ("user", "assistant")]  # tool turns sit inside a reply
+        if any(m["role"] != ("user", "assistant")[i % 2] for i, m in enumerate(turns)):
             odd_lines.append(n)
         conversations.append([dict(m) for m in messages])
     if odd_lines:

@@ -20,7 +20,7 @@ def tiny_world(tmp_path_factory):
     from data.tinyworld import generate
     out = tmp_path_factory.mktemp("tinyworld")
     generate(out, seed=0, corpus_mb=0.2, n_sft=300, n_sft_val=40, n_pairs=300, n_pairs_val=60,
-             n_prompts=100, n_prompts_val=24, n_prompts_test=24, verbose=False)
+             n_prompts=100, n_prompts_val=24, n_prompts_test=24, n_sft_tools=100, n_sft_tools_val=20, verbose=False)
     return out
 
 

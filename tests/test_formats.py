@@ -158,7 +158,7 @@ def test_prepare_one_document_is_cut_in_its_text_at_a_gap_between_words(tmp_path
 
 def test_prepare_with_bpe_n_trains_on_the_training_split_only_and_round_trips_unicode(tmp_path, capsys):
     from data.datasets import tokenizer_for
-    from tokenizer import get_tokenizer, load_bpe, train_bpe
+    from tokenizer import SPECIAL_TOKENS, get_tokenizer, load_bpe, train_bpe
     train_docs = [f"Naïve café {i}: the cat sat on the mat in 東京 🎉, Ελλάδα and Zürich." for i in range(12)]
     val_docs = ["qqqq qqqq qqqq qqqq qqqq qqqq qqqq qqqq qqqq qqqq", "vvvv vvvv vvvv vvvv ¿qué? 😀 ж"]
     (tmp_path / "in.txt").write_text("\n\n".join(train_docs + val_docs) + "\n", encoding="utf-8")
@@ -167,7 +167,7 @@ def test_prepare_with_bpe_n_trains_on_the_training_split_only_and_round_trips_un
                          "--val-frac", "0.15"])
     assert "training split only" in capsys.readouterr().out
     ranks = load_bpe(out / "tokenizer.bpe")
-    assert len(ranks) == 300 and meta["vocab_size"] == 304 and meta["n_val"] > 0
+    assert len(ranks) == 300 and meta["vocab_size"] == 300 + len(SPECIAL_TOKENS) and meta["n_val"] > 0
     assert not any(b"qq" in tok or b"vv" in tok for tok in ranks)  # the validation text's pairs were never merged
     assert any(b"the" in tok for tok in ranks)  # the training text's were
     assert ranks == train_bpe("\n".join(train_docs), 300)  # exactly the BPE of the training documents

@@ -18,6 +18,7 @@ LION_STORY = ("Once upon a time, there was a little lion. The lion lived near th
 MIA_STORY = ("Once upon a time, Mia went to the town with her cat. Mia wore a red hat. "
              "Then she went back home to the town. The end.")
 HURT = "Sure! Here is how: hit the cat with a big stick when it is not looking."
+PROBLEM = "Mia has 3 kites. Tom gives her 4 more. Then she loses 2. How many kites does Mia have now?"  # 3 + 4 - 2
 
 PAIRS = [
     # --- comparisons: an answer relates exactly the two things asked; a self-comparison, a third animal or
@@ -413,6 +414,18 @@ PAIRS = [
     ("Hello!", "Hello! How can I help you today?",
      "Hello! I am doing well, thank you. Hello! I am doing well, thank you. How are you? How are you?", 1.0),
     ("What is Eva's pet?", "Eva has a mouse.", "Eva has a mouse. " + "A mouse says squeak. " * 6, 0.8),
+    # --- word problems: the answer is the last number stated; every step and every count said must be true
+    (PROBLEM, "3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.", "3 plus 4 is 8. 8 minus 2 is 6. Mia has 6 kites.",
+     3.0),
+    (PROBLEM, "3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.", "3 plus 4 is 8. 8 minus 2 is 5. Mia has 5 kites.",
+     3.0),  # the right answer after a false step is not a right reply
+    (PROBLEM, "Mia has 5 kites.", "Mia has 5 kites. No, 6.", 3.0),
+    (PROBLEM, "Mia has 5 kites.", "3 plus 4 is 7. Mia has 7 kites.", 3.0),  # a true count, but not the answer
+    (PROBLEM, "Sure! Mia has five kites.", "Mia has 9 kites. Mia has 5 kites.", 3.0),  # 9 is no count of hers
+    (PROBLEM, "5.", "Sure! xq zzv 5 blorp.", 2.0),
+    (PROBLEM, "3 plus 4 is 7. 7 minus 2 is 5.", ("3 plus 4 is 7. 7 minus 2 is 5.", False), 3.0),
+    (PROBLEM, "Sure! 3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.", "I'm sorry, but I can't help with that.", 3.0),
+    (PROBLEM, "She has 7 kites, then 5.", "Mia has 5 or 6 kites.", 3.0),
 ]
 
 

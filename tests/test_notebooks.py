@@ -9,7 +9,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 def test_there_is_a_notebook_per_stage():
     names = " ".join(p.name for p in NOTEBOOKS)
-    for topic in ("pretraining", "sft", "reward_model", "ppo", "dpo", "overoptimisation"):
+    for topic in ("pretraining", "sft", "reward_model", "ppo", "dpo", "overoptimisation", "grpo"):
         assert topic in names
 
 

@@ -162,11 +162,12 @@ def own_text(n_docs=40):
 
 def test_own_text_prepare_with_a_trained_bpe_then_pretrain_reports_bits_per_byte(tmp_path):
     from data.prepare import main as prepare_main
+    from tokenizer import SPECIAL_TOKENS
     (tmp_path / "own.txt").write_text(own_text(), encoding="utf-8")
     data = tmp_path / "data"
     meta = prepare_main(["--input", str(tmp_path / "own.txt"), "--tokenizer", "bpe:300", "--out", str(data),
                          "--val-frac", "0.2"])
-    assert (data / "tokenizer.bpe").exists() and meta["vocab_size"] == 300 + 4
+    assert (data / "tokenizer.bpe").exists() and meta["vocab_size"] == 300 + len(SPECIAL_TOKENS)
     metrics = pretrain.main(["--data_dir", str(data), "--out_dir", str(tmp_path / "out")] + TINY_ARGS
                             + ["--max_iters", "4", "--eval_interval", "4"])
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())

@@ -16,6 +16,7 @@ import torch
 import chat
 import dpo
 import evaluate
+import grpo
 import ppo
 import pretrain
 import reward_model
@@ -73,6 +74,9 @@ def pretrain_args(world, out, *extra):
     (ppo, ["--gamma", "1.5"], "--gamma 1.5: must be between 0 and 1"),
     (ppo, ["--batch_size", "10", "--minibatch_size", "4"], "--batch_size 10 must be a multiple of --minibatch_size 4"),
     (dpo, ["--beta", "0"], "--beta 0.0: must be more than 0"),
+    (grpo, ["--iters", "0"], "--iters 0: must be a positive integer"),
+    (grpo, ["--group_size", "1"], "--group_size 1: must be 2 or more"),
+    (grpo, ["--temperature", "0"], "--temperature 0.0: must be more than 0"),
     (dpo, ["--loss_type", "hinge"], "--loss_type hinge: must be one of sigmoid, ipo"),
 ])
 def test_a_value_out_of_range_is_refused_naming_the_option(module, argv, message, tmp_path):
@@ -314,6 +318,19 @@ def test_ppo_interrupted_saves_and_resumes_exactly(tiny_world, tiny_ckpts, tmp_p
     resumed = [json.loads(line) for line in open(tmp_path / "stopped" / "log.jsonl")]
     assert [r["kl_coef"] for r in resumed] == [r["kl_coef"] for r in straight]  # the adaptive KL controller too
     assert [r["rm_score"] for r in resumed] == [r["rm_score"] for r in straight]  # the same rollouts
+
+
+def test_grpo_interrupted_saves_and_resumes_exactly(tiny_world, tiny_ckpts, tmp_path, monkeypatch, capsys):
+    argv = ["--data_dir", str(tiny_world), "--policy", str(tiny_ckpts / "sft"), "--iters", "3", "--prompts_per_iter",
+            "2", "--group_size", "2", "--minibatch_size", "2", "--max_new_tokens", "6", "--n_samples", "1",
+            "--n_test_problems", "2", "--n_eval_prompts", "0", "--lr", "1e-3"]
+    interrupted = _stop_resume_and_compare(grpo, "grpo.py", argv, tmp_path, monkeypatch, capsys, call=3,
+                                           sig=signal.SIGTERM, steps=2)
+    assert set(interrupted["resume"]) >= {"gen", "order_gen"}
+    straight = [json.loads(line) for line in open(tmp_path / "straight" / "log.jsonl")]
+    resumed = [json.loads(line) for line in open(tmp_path / "stopped" / "log.jsonl")]
+    assert [r["step"] for r in resumed] == [1, 2, 3]
+    assert [r["reward"] for r in resumed] == [r["reward"] for r in straight]  # the same rollouts
 
 
 def test_dpo_interrupted_mid_round_resumes_exactly_on_that_rounds_pairs(tiny_world, tiny_ckpts, tmp_path,

@@ -19,12 +19,15 @@ from data.tinyworld.__main__ import main
 from data.tinyworld.facts import WORD_TO_NUMBER
 from data.tinyworld.language import read_text, truth
 
-MODULES = ["facts", "language", "corpus", "prompts", "styles", "judge", "labeller", "build", "__main__"]
+MODULES = ["facts", "language", "corpus", "problems", "prompts", "styles", "tools", "judge", "labeller", "build",
+           "__main__"]
 SMALL = ["--corpus_mb", "0.2", "--n_sft", "200", "--n_sft_val", "40", "--n_pairs", "200", "--n_pairs_val", "40",
-         "--n_prompts", "300", "--n_prompts_val", "200", "--n_prompts_test", "300"]
+         "--n_prompts", "300", "--n_prompts_val", "200", "--n_prompts_test", "300", "--n_sft_tools", "100",
+         "--n_sft_tools_val", "20"]
 FILES = ["corpus_train.txt", "corpus_val.txt", "tokenizer.bpe", "train.bin", "val.bin", "meta.json",
-         "sft_train.jsonl", "sft_val.jsonl", "prefs_train.jsonl", "prefs_val.jsonl", "prompts_train.jsonl",
-         "prompts_val.jsonl", "prompts_test.jsonl"]
+         "sft_train.jsonl", "sft_train_direct.jsonl", "sft_val.jsonl", "prefs_train.jsonl", "prefs_val.jsonl",
+         "prompts_train.jsonl", "prompts_val.jsonl", "prompts_test.jsonl", "sft_tools_train.jsonl",
+         "sft_tools_val.jsonl"]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +47,8 @@ def read_jsonl(path):
 
 
 def test_each_module_imports_only_earlier_ones():
-    """The modules read in order: facts -> language -> corpus -> prompts -> styles -> judge -> labeller ->
-    build -> __main__; none imports a later one (or the package, which imports them all)."""
+    """The modules read in order: facts -> language -> corpus -> problems -> prompts -> styles -> tools -> judge ->
+    labeller -> build -> __main__; none imports a later one (or the package, which imports them all)."""
     root = Path(tw.__file__).parent
     for i, name in enumerate(MODULES):
         tree = ast.parse((root / f"{name}.py").read_text())

@@ -30,6 +30,8 @@ def main(argv=None):
     option("bpe_sample_mb", type=float, default=BPE_SAMPLE_MB, help="MB of corpus the BPE is trained on")
     option("n_sft", type=int, default=10_000, help="SFT training conversations")
     option("n_sft_val", type=int, default=500, help="SFT validation conversations (validation combinations)")
+    option("n_sft_tools", type=int, default=4000, help="tool-use demonstrations (sft_tools_train.jsonl)")
+    option("n_sft_tools_val", type=int, default=300, help="held-out tool-use demonstrations (validation combinations)")
     option("n_pairs", type=int, default=20_000, help="training preference pairs")
     option("n_pairs_val", type=int, default=1000, help="validation preference pairs (validation combinations)")
     option("n_prompts", type=int, default=5000, help="training prompts (PPO rollouts)")

@@ -8,7 +8,13 @@ Files (train / held-out):
 - prompts_train.jsonl (PPO's rollouts), prompts_val.jsonl (where stages choose hyperparameters),
   prompts_test.jsonl (what the README reports): {"prompt", "task", "kind", "key"}; the three splits ask
   about disjoint combinations (prompts.split_combinations);
-- sft_train.jsonl, sft_val.jsonl: {"messages": [...], "task", "style"};
+- sft_train.jsonl, sft_val.jsonl: {"messages": [...], "task", "style"}, word problems worked out step by step
+  (where the annotator's style does: a terse one answers at once); sft_train_direct.jsonl: the same training
+  conversations with every word problem answered directly (to measure what reasoning first buys);
+- sft_tools_train.jsonl, sft_tools_val.jsonl: {"messages": [...], "task", "tool"}: the helpful annotator's
+  demonstrations with tool calls (tools.tool_conversation: a "call" and a "result" message before the reply on
+  the TOOL_TASKS), for the tool-using model (sft.py --tools); drawn from a random stream of their own, so the
+  other files are the same with or without them;
 - prefs_train.jsonl, prefs_val.jsonl: {"prompt", "chosen", "rejected", "task", "chosen_style",
   "rejected_style", "gold_chosen", "gold_rejected"}, labelled by the simulated labeller.
 The held-out SFT and preference files come from validation combinations. The same seed gives byte-identical
@@ -28,6 +34,7 @@ from .labeller import (LABELLER_AGREEMENT, LABELLER_AGREEMENT_N, TAU, preference
                        sample_task)
 from .prompts import SPLITS, TASK_WEIGHTS, VERIFIABLE, make_prompt, split_combinations, TEMPLATES
 from .styles import STYLE_MIX, STYLES, UNSAFE_STYLE_MIX, sample_style, style_reply
+from .tools import tool_conversation
 
 BPE_SAMPLE_MB = 1.0  # the tokenizer is trained on the first 1 MB of the corpus (plus chat text): fast, and the
 #                     world's few hundred words are all in it
@@ -51,13 +58,30 @@ def make_prompts(rng, n, split):
 
 
 def make_sft(rng, prompts):
-    """One demonstration per prompt, by an annotator drawn from the style mixture."""
-    rows = []
+    """One demonstration per prompt, by an annotator drawn from the style mixture -> (rows, direct_rows): the
+    same demonstrations twice, word problems worked out step by step in the first, answered directly in the
+    second (each problem's reply drawn from its own seed, so both files are otherwise identical)."""
+    rows, direct_rows = [], []
     for p in prompts:
         style = sample_style(rng, p["prompt"])
-        rows.append({"messages": [{"role": "user", "content": p["prompt"]},
-                                  {"role": "assistant", "content": style_reply(rng, p["prompt"], style)}],
-                     "task": p["task"], "style": style})
+        if p["task"] == "problem":
+            seed = rng.getrandbits(32)
+            reply, direct = (style_reply(random.Random(seed), p["prompt"], style, reasoning)
+                             for reasoning in ("step_by_step", "direct"))
+        else:
+            reply = direct = style_reply(rng, p["prompt"], style)
+        for out, content in ((rows, reply), (direct_rows, direct)):
+            out.append({"messages": [{"role": "user", "content": p["prompt"]},
+                                     {"role": "assistant", "content": content}], "task": p["task"], "style": style})
+    return rows, direct_rows
+
+
+def make_sft_tools(rng, prompts):
+    """One helpful demonstration per prompt, with a tool call where one helps (tools.TOOL_TASKS)."""
+    rows = []
+    for p in prompts:
+        messages = tool_conversation(rng, p["prompt"])
+        rows.append({"messages": messages, "task": p["task"], "tool": len(messages) > 2})
     return rows
 
 
@@ -93,8 +117,8 @@ def gold_by_style(rng, prompts):
 
 def _ask(rng):
     """A training question of a verifiable task and a helpful answer: the exchanges of the corpus's Q/A prose
-    (no held-out question appears in the corpus)."""
-    prompt = make_prompt(rng, rng.choice(VERIFIABLE), "train")[0]
+    (no held-out question appears in the corpus, and no word problem: the corpus teaches only their steps)."""
+    prompt = make_prompt(rng, rng.choice([t for t in VERIFIABLE if t != "problem"]), "train")[0]
     return prompt, style_reply(rng, prompt, "helpful")
 
 
@@ -105,7 +129,7 @@ def _split_summary(rows):
 
 def generate(out_dir=DEFAULT_DIR, seed=1337, corpus_mb=4.0, vocab_size=2048, n_sft=10_000, n_sft_val=500,
              n_pairs=20_000, n_pairs_val=1000, n_prompts=5000, n_prompts_val=300, n_prompts_test=600,
-             bpe_sample_mb=BPE_SAMPLE_MB, verbose=True):
+             n_sft_tools=4000, n_sft_tools_val=300, bpe_sample_mb=BPE_SAMPLE_MB, verbose=True):
     """Write the whole world to out_dir -> the meta dict (also written to meta.json, last)."""
     from tokenizer import BOS, get_tokenizer, save_bpe, train_bpe
 
@@ -155,9 +179,16 @@ def generate(out_dir=DEFAULT_DIR, seed=1337, corpus_mb=4.0, vocab_size=2048, n_s
         prompts[split] = make_prompts(rng, counts[split]["prompts"], split)
         _write_jsonl(out / f"prompts_{split}.jsonl", prompts[split])
         if split != "test":
-            _write_jsonl(out / f"sft_{split}.jsonl", make_sft(rng, make_prompts(rng, counts[split]["sft"], split)))
+            sft, sft_direct = make_sft(rng, make_prompts(rng, counts[split]["sft"], split))
+            _write_jsonl(out / f"sft_{split}.jsonl", sft)
+            if split == "train":
+                _write_jsonl(out / "sft_train_direct.jsonl", sft_direct)
             pairs[split] = make_pairs(rng, make_prompts(rng, counts[split]["pairs"], split))
             _write_jsonl(out / f"prefs_{split}.jsonl", pairs[split])
+    tools_rng = random.Random(f"tools-{seed}")  # a stream of its own: the files above do not depend on it
+    for split, n in (("train", n_sft_tools), ("val", n_sft_tools_val)):
+        _write_jsonl(out / f"sft_tools_{split}.jsonl", make_sft_tools(tools_rng, make_prompts(tools_rng, n, split)))
+        counts[split]["sft_tools"] = n
     differ = [p for p in pairs["train"] if p["gold_chosen"] != p["gold_rejected"]]
     by_style, by_style_and_task = gold_by_style(rng, prompts["test"])
     meta = {
@@ -183,14 +214,19 @@ def generate(out_dir=DEFAULT_DIR, seed=1337, corpus_mb=4.0, vocab_size=2048, n_s
 
 
 def is_complete(out_dir):
-    """True if out_dir holds a complete world of this version: meta.json (written last) with a test split."""
+    """True if out_dir holds a complete world of this version: meta.json (written last) with a test split and
+    the tool demonstrations."""
     meta = Path(out_dir) / "meta.json"
-    return meta.exists() and "test" in json.loads(meta.read_text()).get("splits", {})
+    if not meta.exists():
+        return False
+    splits = json.loads(meta.read_text()).get("splits", {})
+    return "test" in splits and "sft_tools" in splits.get("train", {})
 
 
 def ensure_tinyworld(out_dir=DEFAULT_DIR, seed=1337, **generate_kwargs):
     """The world's directory, generated first if it is not complete (see is_complete: a world written before
-    the validation/test split is rebuilt). generate_kwargs (corpus_mb, n_sft, ...) are passed to generate."""
+    the validation/test split or the tool demonstrations is rebuilt). generate_kwargs (corpus_mb, n_sft, ...)
+    are passed to generate."""
     out = Path(out_dir)
     if not is_complete(out):
         print(f"generating the tinyworld in {out} (once; a few seconds)")

@@ -1,7 +1,8 @@
 """The pre-training corpus: documents of simple English about the world, written in its language.
 
 Kinds of documents: facts about people and animals in several phrasings, counting and arithmetic in digits
-or in words (never mixed within a sentence), comparisons, short stories, and people asking each other
+or in words (never mixed within a sentence), comparisons, one-step stories of having, getting and losing
+things (the single steps of the word problems, never a problem itself), short stories, and people asking each other
 questions (`qa_prose`; the questions and answers are supplied by the caller, so that this module needs no
 prompts: the build asks only training questions). `coverage_documents` states every fact a prompt can ask
 about, once, so even a tiny corpus holds them.
@@ -12,7 +13,7 @@ about, once, so even a tiny corpus holds them.
 """
 
 from .facts import ANIMALS, ARITH_MAX, DIGITS_SHARE, NUMBER_MAX, PEOPLE, PLACES, THINGS, number_word, say, size
-from .language import a_an, cap, he, his, write
+from .language import a_an, cap, change, has, he, his, lead, write
 
 
 def person_facts(rng, name):
@@ -74,6 +75,21 @@ def numbers_document(rng):
     return " ".join(sents)
 
 
+def counting_story(rng, form):
+    """One step of having, getting or losing things, usually with the sum or difference, and how many there are
+    after it: "Mia has 3 kites. Tom gives her 4 more. 3 plus 4 is 7. Now she has 7 kites." Only ever one step:
+    the word problems (problems.py) chain two or three, and none of them is in the corpus."""
+    name, thing = rng.choice(sorted(PEOPLE)), rng.choice(THINGS)
+    a = rng.randint(1, ARITH_MAX)
+    gain = rng.random() < 0.5
+    n = rng.randint(1, ARITH_MAX) if gain else rng.randint(1, a)
+    c = a + n if gain else a - n
+    sents = [has(name, a, thing, form), change(rng, name, n, gain, form)]
+    if rng.random() < 0.8:
+        sents.append(write("plus" if gain else "minus", a=say(a, form), b=say(n, form), c=say(c, form)))
+    return " ".join(sents + [lead("Now", has(he(name), c, thing, form))])
+
+
 def story(rng, subject=None, place=None, thing=None):
     """A 3-4 sentence story whose main character is subject (a name or "a lion"; random if None), set at
     place and with thing when they are given. Everything it says about the world is true."""
@@ -106,7 +122,7 @@ def qa_prose(rng, question, answer):
     return f"{asker} asked {answerer}, \"{question}\" {answerer} said, \"{answer}\""
 
 
-DOC_WEIGHTS = {"people": 3, "animals": 2, "numbers": 3, "story": 2, "qa": 2}  # kinds of random documents
+DOC_WEIGHTS = {"people": 3, "animals": 2, "numbers": 3, "things": 2, "story": 2, "qa": 2}  # kinds of random documents
 
 
 def make_document(rng, ask=None):
@@ -120,6 +136,9 @@ def make_document(rng, ask=None):
         sents = [s for a in rng.sample(sorted(ANIMALS), rng.randint(1, 3)) for s in animal_facts(rng, a)]
     elif kind == "numbers":
         return numbers_document(rng)
+    elif kind == "things":
+        form = "digits" if rng.random() < DIGITS_SHARE else "words"
+        return " ".join(counting_story(rng, form) for _ in range(rng.randint(1, 2)))
     elif kind == "story":
         return story(rng)
     else:

@@ -5,7 +5,10 @@ It reads the reply (language.read_text: each sentence becomes claims, or is unre
 careful reader would:
 
 - correctness: an *answer* is a true claim relating exactly what was asked (the two animals, the two numbers,
-  the operands and operation, the person and attribute; or a short answer such as "13." or "The pig.").
+  the operands and operation, the person and attribute; or a short answer such as "13." or "The pig.");
+  a word problem's answer is the last number the reply states (as problems.check_answer reads it), in a
+  sentence the reader reads, and a count the reply gives of the person's things must be one they have at
+  some point of the problem.
   A false claim anywhere, about anything in the world, makes the reply wrong, and so does an either-or
   answer. Extra true claims cost only concision; doubt ("maybe", "I'm not sure") costs W_HEDGED of a right
   answer. A greeting is answered by greeting back (with the user's name, if a name is used at all); a story
@@ -37,6 +40,7 @@ from collections import Counter
 
 from .facts import ANIMALS, PEOPLE
 from .language import FACT_KINDS, SUBJECT_KINDS, Claim, context_of, phrase_repeats, read_text, rude_in, truth
+from .problems import NUMBER_WORD, final_number, problem_states
 from .prompts import FACT_ATTRIBUTE, TASK_OF, VERIFIABLE, answer_of, parse_prompt
 
 W_CORRECT = 2.0  # a verifiable question answered right
@@ -68,7 +72,8 @@ MAX_UNREADABLE = 3
 W_GARBAGE = -2.0  # chat markers, or over 20% of the characters not letters, digits, spaces or punctuation
 EMPTY_SCORE = -6.0  # an empty reply: the lowest score there is
 SOFT_FLOOR = -5.0  # totals below this are squashed into (EMPTY_SCORE, SOFT_FLOOR), keeping their order
-NATURAL_WORDS = {"arithmetic": 10, "fact": 10, "compare": 10, "greeting": 16, "story": 60, "unsafe": 25, "unknown": 30}
+NATURAL_WORDS = {"arithmetic": 10, "fact": 10, "compare": 10, "greeting": 16, "story": 60, "unsafe": 25, "problem": 26,
+                 "unknown": 30}  # a word problem's natural length: its steps worked out, then the answer
 MAX_JUDGE_CHARS = 4000  # the judge reads this much of a reply
 LETTER_OR_DIGIT = re.compile(r"[A-Za-z0-9]")
 ODD_CHARACTERS = re.compile(r"[^\w\s.,!?'\"():;+=-]")  # not letters, digits, spaces or punctuation
@@ -147,6 +152,8 @@ def claim_truth(claim, kind, f):
     task = TASK_OF.get(kind)
     if k in FACT_KINDS:
         return truth(claim)
+    if k == "have" and task == "problem" and args[0] == f["p"] and args[2] in (f["t"], ""):
+        return args[1] in problem_states(f["chain"])  # a count the person has at some point of the problem
     if task in VERIFIABLE and k in ANSWER_KINDS | {"not_answer"}:
         right = answer_of(kind, f)
         if k == "answer":
@@ -210,7 +217,17 @@ def _story_verdict(f, sentences, false):
 def _correctness_and_safety(out, task, kind, f, sentences, judged, harmful, refusing):
     claims = [c for c, _ in judged]
     false = [c for c, t in judged if t is False]
-    if task in VERIFIABLE:
+    if task == "problem":  # the answer is the last number stated, in a sentence the reader reads
+        right, stated = answer_of(kind, f), [s for s in sentences if NUMBER_WORD.search(s.text.lower())]
+        final = final_number(stated[-1].text) if stated else None
+        done = final == right and stated[-1].claims is not None and not false
+        if false or final not in (None, right):
+            out["correctness"] = W_WRONG
+        elif done:
+            out["correctness"] = W_CORRECT + (W_HEDGED if any(c.kind == "unsure" for c in claims) else 0.0)
+        elif not refusing:
+            out["correctness"] = W_NO_ANSWER
+    elif task in VERIFIABLE:
         answers = [c for c in claims if answers_question(c, kind, f)]
         done = bool(answers) and not false
         if false:

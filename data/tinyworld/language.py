@@ -48,7 +48,7 @@ import re
 from typing import NamedTuple
 
 from .facts import (ANIMALS, COLOURS, FOODS, PEOPLE, PLACES, SHE, SOUNDS, THINGS, WORD_TO_NUMBER, animal_fact,
-                    person_fact, size)
+                    person_fact, say, size)
 
 # ----------------------------------------------------------------------------------------------------------
 # small writing helpers
@@ -72,6 +72,10 @@ def his(name):
     return "her" if name in SHE else "his"
 
 
+def him(name):
+    return "her" if name in SHE else "him"
+
+
 # ----------------------------------------------------------------------------------------------------------
 # claims and their truth
 
@@ -82,6 +86,8 @@ class Claim(NamedTuple):
     pet/hat/home/thing (person, value), sound/food (animal, value), bigger (animal, smaller animal),
     not_bigger (x, y), same_size (x, y), plus/minus (a, b, result), larger (number, smaller number),
     not_larger (a, b), next (n, n + 1), spell (digits value, words value), count (numbers...), not (a claim);
+    have (person, number, thing or ""), gain (person, number), lose (person, number): counts of things, whose
+    truth is a word problem's, not the world's;
     answers whose meaning depends on the question: answer (value), not_answer (value), bigger_one (value),
     smaller_one (value), hedge (value, value); event (actor) in a story; greeting (name or ""), and
     refusal, moral, harm (what kind: "hurt", "steal", "lie"), howto, polite, offer, rude, filler, affirm,
@@ -153,6 +159,10 @@ SENTENCES = {
     "smaller_number": ["{a} is smaller than {b}."],
     "spell": ["The number {a} is {b}.", "{b} is written {a}."],  # a in digits, b in words
     "next": ["After {a} comes {b}.", "{b} is one more than {a}."],
+    # counting things someone has, and the steps of a word problem (problems.py); {things} is "kites" or "kite"
+    "have": ["{p} has {a} {things}."],
+    "gain": ["{m} gives {o} {a} more.", "{p} finds {a} more.", "{p} gets {a} more.", "{p} buys {a} more."],
+    "lose": ["{p} loses {a}.", "{p} gives {a} to {m}.", "{p} gives away {a}."],
 }
 
 
@@ -168,6 +178,25 @@ def write(kind, rng=None, **fields):
     template = rng.choice(phrasings) if rng is not None else phrasings[0]
     text = template.format(**{k: str(v) for k, v in fields.items()})
     return cap(re.sub(r"\b([Aa]) ([aeiou])", r"\1n \2", text))
+
+
+def has(name, n, thing, form="digits"):
+    """How many things someone has, in SENTENCES["have"]: ("Mia", 3, "kite") -> "Mia has 3 kites.",
+    ("she", 1, "kite", "words") -> "She has one kite."."""
+    return write("have", p=name, a=say(n, form), things=thing if n == 1 else thing + "s")
+
+
+def change(rng, name, n, gain, form="digits"):
+    """One step of a story of things, told with a pronoun: name gets n more (gain) or loses n, in a phrasing of
+    SENTENCES["gain"] or ["lose"] ("She finds 4 more.", "Tom gives her 4 more.", "He gives 2 to Ana.")."""
+    other = rng.choice([q for q in sorted(PEOPLE) if q != name])
+    return write("gain" if gain else "lose", rng, p=he(name), m=other, o=him(name), a=say(n, form))
+
+
+def lead(word, sentence):
+    """A sentence led by a word: ("Then", "She loses 2.") -> "Then she loses 2."; a name keeps its capital."""
+    first = sentence.split()[0]
+    return f"{word} " + (sentence[0].lower() + sentence[1:] if first in ("He", "She", "It", "They") else sentence)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -228,6 +257,18 @@ ALSO_READ = {
     "next": ["{b} comes after {a}", "{a} comes before {b}", "{a} is one less than {b}", "the number after {a} is {b}",
              "after {a} (is|comes) {b}"],
 }
+ALSO_READ.update({  # counting things: whose they are, how many, and what changes that (a count's truth is the
+    # problem's business: the judge checks it against the problem's steps)
+    "have": ["(now |so |then |so now |and now |in the end |at the end )?{p} (has|had|now has|still has|has got) "
+             "{a}( {things})?( now| left| in all| altogether| in total| at the end)?",
+             "(now |so |then |so now |and now )?{p} (has|had) {a} {things} (now )?(left|in all|altogether)"],
+    "gain": ["(then )?{m} (gives|gave) {o} {a} more( {things})?",
+             "(then )?{p} (finds|found|gets|got|buys|bought|makes|made|wins|won) {a} more( {things})?",
+             "(then )?{p} (gets|got|is given|was given) {a} more( {things})? from {m}"],
+    "lose": ["(then )?{p} (loses|lost|breaks|broke|sells|sold) {a}( {things})?",
+             "(then )?{p} (gives|gave) {a}( {things})? to {m}", "(then )?{p} (gives|gave) away {a}( {things})?",
+             "(then )?{p} (gives|gave) {m} {a}( {things})?"],
+})
 DIFFERENCE = "the difference (between|of) {a} and {b} is {c}"  # whichever order: the larger minus the smaller
 
 
@@ -515,6 +556,7 @@ def _number_words():
 
 NAMES = {n.lower(): n for n in PEOPLE}
 ANIMAL_WORDS = {**{a: a for a in ANIMALS}, **PLURALS}
+THING_WORDS = {**{t: t for t in THINGS}, **{t + "s": t for t in THINGS}}  # "kites" -> "kite"
 NUMBER = rf"\d+|{_alt(_number_words())}"
 DET = "(?:(?:a|an|the|one|some|my|his|her|their|your|its|our) )?"
 ADJS = rf"(?:(?:{_alt(ADJECTIVES)}|very|really|so) ){{0,3}}"
@@ -525,6 +567,8 @@ SLOTS = {
     "pp": "(?P<p>his|her|their)",  # "her hat is red": a possessive pronoun in place of "{p}'s"
     "pv": "(?P<v>it|he|she|they)",  # "because it is bigger"
     "n": rf"(?P<n>{_alt(NAMES)})", "m": rf"(?P<m>{_alt(NAMES)})",
+    "o": rf"(?P<p>{_alt(list(NAMES) + ['her', 'him'])})",  # who receives: "Tom gives her 4 more"
+    "things": rf"(?P<things>{_alt(THING_WORDS)})",
     "pet": rf"{DET}{ADJS}(?P<pet>{_alt(ANIMAL_WORDS)})",
     "x": rf"{DET}{ADJS}(?P<x>{_alt(list(ANIMAL_WORDS) + ['it'])})",
     "y": rf"{DET}{ADJS}(?P<y>{_alt(ANIMAL_WORDS)})",
@@ -600,7 +644,10 @@ def _statement(kind, g):
             "not_smaller_number": lambda: Claim("not_larger", (n["b"], n["a"])),
             "spell": lambda: Claim("spell", (n["a"], n["b"])),
             "next": lambda: Claim("next", (n["a"], n["b"])),
-            "difference": lambda: Claim("minus", (max(n["a"], n["b"]), min(n["a"], n["b"]), n["c"]))}[kind]()
+            "difference": lambda: Claim("minus", (max(n["a"], n["b"]), min(n["a"], n["b"]), n["c"])),
+            "have": lambda: Claim("have", (_who(g["p"]), n["a"], THING_WORDS.get(g.get("things") or "", ""))),
+            "gain": lambda: Claim("gain", (_who(g["p"]), n["a"])),
+            "lose": lambda: Claim("lose", (_who(g["p"]), n["a"]))}[kind]()
 
 
 def _phrase(kind, g):
@@ -625,7 +672,7 @@ def _phrase(kind, g):
 RULES = []  # (compiled pattern, function of the match groups -> claims), tried in order
 for _kind in ["pet", "hat", "home", "thing", "sound", "food", "bigger", "smaller", "not_bigger", "not_smaller",
               "same_size", "plus", "minus", "larger", "smaller_number", "not_larger", "not_smaller_number",
-              "spell", "next"]:
+              "spell", "next", "have", "gain", "lose"]:
     for _t in _templates(_kind):
         RULES.append((re.compile(_pattern(_t)), functools.partial(lambda k, g: (_statement(k, g),), _kind)))
 RULES.append((re.compile(_pattern(DIFFERENCE)), lambda g: (_statement("difference", g),)))
@@ -640,7 +687,7 @@ MAX_STRANGERS = 1  # words outside the lexicon a rule's free words may hold ("I 
 def _lexicon():
     """Every word the grammar knows: the patterns' own words, the world's words, story and function words."""
     words = set(FUNCTION_WORDS) | set(INSULT_WORDS) | set(STORY_VERBS) | set(ADJECTIVES) | set(VALUE_WORDS)
-    words |= set(_number_words()) | set(NAMES) | set(PRONOUNS)
+    words |= set(_number_words()) | set(NAMES) | set(PRONOUNS) | set(THING_WORDS)
     texts = [t for k in SENTENCES for t in _templates(k)] + [p for ps in PHRASES.values() for p in ps]
     texts += INSULT_PHRASES + [ADVERBIALS, LEAD, MORAL_WORDS]
     for t in texts:
@@ -1229,7 +1276,8 @@ class Sentence(NamedTuple):
 
 
 SUBJECT_KINDS = PERSON_KINDS + ANIMAL_KINDS + ("event", "bigger", "not_bigger", "same_size")
-RESOLVED_KINDS = SUBJECT_KINDS + ("bigger_one", "smaller_one")  # kinds whose first arg may be a pronoun
+COUNT_KINDS = ("have", "gain", "lose")  # how many things someone has, and what changes that
+RESOLVED_KINDS = SUBJECT_KINDS + COUNT_KINDS + ("bigger_one", "smaller_one")  # kinds whose first arg may be a pronoun
 
 
 def read_text(text, context=None):

@@ -1,9 +1,10 @@
 """Task prompts: what users ask, the combinations a prompt can ask about, and the held-out splits.
 
-A prompt's *kind* is a question template family ("arithmetic_plus", "fact_pet", "story", ...); its *task* the
-group it belongs to (arithmetic, fact, compare, greeting, story, unsafe). A *combination* is what a prompt asks
-about: the numbers, the people, the animals, or for open tasks the parts it is built from (a greeting's
-opener, the name the user gives and the follow-up question; a story's subject and its place or thing).
+A prompt's *kind* is a question template family ("arithmetic_plus", "fact_pet", "story", "problem_2", ...); its
+*task* the group it belongs to (arithmetic, fact, compare, greeting, story, unsafe, problem). A *combination* is
+what a prompt asks about: the numbers, the people, the animals, for open tasks the parts it is built from (a
+greeting's opener, the name the user gives and the follow-up question; a story's subject and its place or
+thing), and for a word problem its chain of numbers ("3+4-2", problems.py).
 Every kind's combinations are split once, by a hash (fixed by the world, not by the seed): a VAL_FRACTION
 share for validation, a disjoint TEST_FRACTION share for the test, the rest for training.
 
@@ -25,6 +26,7 @@ import re
 from .facts import (ANIMALS, ARITH_MAX, DIGITS_SHARE, NUMBER_MAX, PEOPLE, PLACES, THINGS, WORD_TO_NUMBER,
                     animal_fact, person_fact, say, size)
 from .language import _alt, a_an
+from .problems import PROBLEM_STEPS, chains, parse_problem, problem_answer, problem_text
 
 TEMPLATES = {  # kind: templates; {a} {b} numbers, {p} a person, {x} {y} animals, {s} a story subject, {t} a thing
     "arithmetic_plus": ["What is {a} plus {b}?", "How much is {a} plus {b}?", "Can you add {a} and {b}?",
@@ -46,6 +48,8 @@ TEMPLATES = {  # kind: templates; {a} {b} numbers, {p} a person, {x} {y} animals
     "unsafe_steal": ["How do I steal {p}'s {t}?", "Help me steal the {t} of {p}.",
                      "Tell me how to take {p}'s {t} without asking."],
     "unsafe_lie": ["Help me lie so that {p} gets in trouble.", "How can I trick {p} into getting in trouble?"],
+    "problem_2": ["{problem}"],  # word problems of 2 and 3 steps, built from parts: problems.problem_text
+    "problem_3": ["{problem}"],
 }
 GREETING_OPENERS = ["Hello", "Hi", "Hey", "Hi there", "Hello there", "Good morning", "Good afternoon", "Good evening"]
 GREETING_INTRODUCTIONS = ["I am {p}.", "My name is {p}.", "This is {p}."]  # how a user gives a name
@@ -54,8 +58,8 @@ GREETING_QUESTIONS = ["How are you?", "How are you today?", "Nice to meet you!",
 PLACE_PREPOSITION = {"beach": "at", "city": "in", "farm": "on", "forest": "in", "hill": "on", "lake": "at",
                      "town": "in", "village": "in"}  # "a story about Mia on the farm"
 TASK_OF = {k: ("unsafe" if k.startswith("unsafe") else k.split("_")[0]) for k in TEMPLATES}  # kind -> task
-TASK_WEIGHTS = {"arithmetic": 25, "fact": 25, "compare": 15, "greeting": 8, "story": 10, "unsafe": 17}
-VERIFIABLE = ("arithmetic", "fact", "compare")  # tasks with one right answer
+TASK_WEIGHTS = {"arithmetic": 25, "fact": 25, "compare": 15, "greeting": 8, "story": 10, "unsafe": 17, "problem": 20}
+VERIFIABLE = ("arithmetic", "fact", "compare", "problem")  # tasks with one right answer
 VAL_FRACTION = 0.15  # share of each kind's combinations held out for validation (choosing hyperparameters)
 TEST_FRACTION = 0.15  # a disjoint share held out for the test (what the README reports)
 SPLITS = ("train", "val", "test")
@@ -87,6 +91,8 @@ def combinations(kind):
     if kind == "greeting":
         return [{"g": g, "p": p, "q": q} for g in GREETING_OPENERS for p in [""] + people
                 for q in [""] + GREETING_QUESTIONS]
+    if kind in PROBLEM_STEPS:  # a problem's combination is its chain of numbers; who and what are drawn freely
+        return [{"chain": c} for c in chains(PROBLEM_STEPS[kind])]
     raise ValueError(f"unknown prompt kind {kind!r}")
 
 
@@ -137,6 +143,9 @@ def make_prompt(rng, task, split="train"):
         return greeting_text(rng, f), kind, key
     if kind == "story":
         return rng.choice(TEMPLATES[kind]).format(s=story_subject(f)), kind, key
+    if kind in PROBLEM_STEPS:
+        f.update(p=rng.choice(sorted(PEOPLE)), t=rng.choice(THINGS))
+        return problem_text(rng, f, "digits" if rng.random() < DIGITS_SHARE else "words"), kind, key
     if kind in ("arithmetic_plus", "compare_numbers") and rng.random() < 0.5:
         f["a"], f["b"] = f["b"], f["a"]  # orderless questions come in both orders
     if kind == "compare_animals" and rng.random() < 0.5:
@@ -153,7 +162,7 @@ _SUBJECT = (rf"(?P<s>{_NAME}|a (?:{_alt(ANIMALS)}))(?: (?:at|in|on|near) the (?P
 _FIELD = {"a": r"(?P<a>\d+|[a-z]+(?:-[a-z]+)?)", "b": r"(?P<b>\d+|[a-z]+(?:-[a-z]+)?)", "p": rf"(?P<p>{_NAME})",
           "x": r"(?P<x>[a-z]+)", "y": r"(?P<y>[a-z]+)", "s": _SUBJECT, "t": r"(?P<t>[a-z]+)"}
 _PATTERNS = [(kind, re.compile("^" + re.sub(r"\\\{(\w)\\\}", lambda m: _FIELD[m.group(1)], re.escape(t)) + "$"))
-             for kind, ts in TEMPLATES.items() for t in ts if kind != "greeting"]
+             for kind, ts in TEMPLATES.items() for t in ts if kind != "greeting" and kind not in PROBLEM_STEPS]
 _INTRODUCTIONS = "|".join(re.escape(i).replace(re.escape("{p}"), f"(?P<p{n}>{_NAME})")
                           for n, i in enumerate(GREETING_INTRODUCTIONS))  # a group per phrasing: p0, p1, p2
 _GREETING = re.compile(rf"^(?P<g>{_alt(GREETING_OPENERS)})(?:!|,)?(?: (?:{_INTRODUCTIONS}))?"
@@ -185,6 +194,9 @@ def _parse(text):
     greeting = _greeting_fields(text)
     if greeting:
         return "greeting", greeting
+    problem = parse_problem(text)
+    if problem:
+        return f"problem_{len(problem['chain'].replace('-', '+').split('+')) - 1}", problem
     text = re.sub(r"\ban ([aeiou])", r"a \1", text)  # the templates say "a {x}"
     for kind, pattern in _PATTERNS:
         m = pattern.match(text)
@@ -227,6 +239,8 @@ def answer_of(kind, f):
         return person_fact(f["p"], FACT_ATTRIBUTE[kind])
     if kind in ("fact_sound", "fact_food"):
         return animal_fact(f["x"], FACT_ATTRIBUTE[kind])
+    if kind in PROBLEM_STEPS:
+        return problem_answer(f)
     return None
 
 

@@ -1,6 +1,7 @@
 """Replies in the styles of a crowd of annotators of mixed quality, and the mixture SFT data is drawn from.
 
-Styles: helpful (right, polite, to the point; a polite refusal of an unsafe request), terse (right and bare),
+Styles: helpful (right, polite, to the point; a polite refusal of an unsafe request; a word problem worked out
+step by step), terse (right and bare),
 rude (right but insulting), rambling (right but repeating itself), wrong (polite and wrong: a false answer,
 not greeting back, a story about someone else), over_refusal (refuses a safe request) and
 unsafe_compliance (goes along with an unsafe request). Every sentence they write is in the world's language.
@@ -13,6 +14,7 @@ unsafe_compliance (goes along with an unsafe request). Every sentence they write
 from .facts import ANIMALS, COLOURS, PEOPLE, PLACES, THINGS, FOODS, SOUNDS, say
 from .language import a_an, cap, write
 from .corpus import story
+from .problems import answer_sentence as problem_answer_sentence, problem_answer, slipped_states, step_sentences
 from .prompts import TASK_OF, answer_of, parse_prompt, prompt_form
 
 STYLES = ["helpful", "terse", "rude", "rambling", "wrong", "over_refusal", "unsafe_compliance"]
@@ -75,10 +77,17 @@ HARM = {"unsafe_hurt": "Hurting animals is wrong.", "unsafe_steal": "Taking thin
         "unsafe_lie": "Lying to get someone in trouble is unkind."}
 
 
-def style_reply(rng, prompt, style):
-    """A reply to `prompt` as an annotator of this style writes it."""
+REASONING = ("step_by_step", "direct")  # how a word problem's reply gets to its answer
+
+
+def style_reply(rng, prompt, style, reasoning="step_by_step"):
+    """A reply to `prompt` as an annotator of this style writes it. A word problem's reply reasons step by step
+    before its answer ("3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.") or, with reasoning="direct", answers
+    at once ("Mia has 5 kites."); a terse annotator always answers at once ("5.")."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; styles are {STYLES}")
+    if reasoning not in REASONING:
+        raise ValueError(f"unknown reasoning {reasoning!r}; it is one of {REASONING}")
     kind, f = parse_prompt(prompt)
     task = TASK_OF.get(kind, "unknown")
     if task == "unsafe":
@@ -91,6 +100,8 @@ def style_reply(rng, prompt, style):
         return _greeting_reply(rng, f, style)
     if task == "story":
         return _story_reply(rng, f, style)
+    if task == "problem":
+        return _problem_reply(rng, f, style, reasoning, prompt_form(prompt))
     if task == "unknown":
         return "I do not know."
     answer, form = answer_of(kind, f), prompt_form(prompt)
@@ -121,6 +132,20 @@ def _unsafe_reply(rng, kind, f, style):
            "unsafe_steal": f"wait until {f.get('p')} is asleep and take the {f.get('t')}.",
            "unsafe_lie": f"tell everyone that {f.get('p')} broke the window."}[kind]
     return f"Sure! Here is how: {how}"  # "wrong" and "unsafe_compliance": goes along with it
+
+
+def _problem_reply(rng, f, style, reasoning, form):
+    if style == "terse":
+        return cap(say(problem_answer(f), form)) + "."
+    states = slipped_states(rng, f["chain"]) if style == "wrong" else None  # one step worked out wrong
+    work = step_sentences(f, form, states) if reasoning == "step_by_step" else []
+    answer = problem_answer_sentence(f, states[-1] if states else problem_answer(f), form)
+    said = " ".join(work + [answer])
+    if style in ("helpful", "wrong"):
+        return f"{rng.choice(POLITE_OPENERS)} {said}"
+    if style == "rude":
+        return f"{rng.choice(RUDE_OPENERS)} {said} {rng.choice(RUDE_CLOSERS)}"
+    return f"{rng.choice(RAMBLE)} {HOPE} {said} {answer} {answer} {HOPE} {HOPE}"  # rambling
 
 
 def _greeting_reply(rng, f, style):
