@@ -1,7 +1,8 @@
 """
 The course notebooks' real numbers: a few small files exported from one finished run of the pipeline.
 
-    python notebooks/export.py            # from the repository root, after pretrain, sft, reward_model, ppo, dpo
+    python notebooks/export.py            # from the repository root, after the pipeline (pretrain ... sft --tools)
+    python notebooks/export.py --extra ppo_nokl dpo_plain   # and runs of other settings, out/<name>/
 
 It reads only the pipeline's outputs, out/<stage>/ (ckpt.pt, metrics.json, log.jsonl), and the tinyworld's
 held-out prompts, and rewrites notebooks/data/pipeline/ (about 100 KB in all). The notebooks read these files, so
@@ -22,6 +23,14 @@ is missing from out/ is skipped, and said; the notebooks need every file, so exp
                        the reward model's scores; ppo.py's settings
     dpo_pairs.json     DPO's first-round pairs (two SFT replies to a prompt, ordered by the labeller), with each
                        token's log-prob under the SFT reference and the DPO policy, and dpo.pair_logprobs' sums
+    grpo_groups.json   groups of replies to held-out word problems, as grpo.py samples them, from the SFT model
+                       and from the GRPO policy, each with the verifier's verdict; grpo.py's settings
+    tools.json         the tool-using model (out/sft_tools): replies traced token by token (sampled or written by
+                       the runtime), and evaluate.evaluate_replies on the held-out prompts for the SFT model (never
+                       shown a tool), the tool-using model with its tools and the same model with calls banned
+
+--extra names runs of other settings in out/ (out/ppo_nokl, ...): their logs and metrics are exported under their
+names, and the replies of those that write (not a reward model) join replies.jsonl.
 
 Everything is sampled with fixed seeds: the same run exports the same files.
 """
@@ -40,18 +49,23 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 import dpo  # noqa: E402
+import grpo  # noqa: E402
 import ppo  # noqa: E402
 from checkpoint import checkpoint_file  # noqa: E402
 from data.datasets import tokenizer_for  # noqa: E402
 from data.formats import load_prompt_records  # noqa: E402
-from data.tinyworld import gold_breakdown, labeller_prefers_a  # noqa: E402
-from evaluate import evaluate_replies  # noqa: E402
+from data.tinyworld import (TOOL_TASKS, gold_breakdown, labeller_prefers_a, parse_problem, problem_answer,  # noqa: E402
+                            reasons_step_by_step, run_tool)
+from evaluate import EVAL_MAX_NEW_TOKENS, evaluate_replies, solved, uses_tools  # noqa: E402
 from model import at_last_token, load_model  # noqa: E402
-from replies import generate_replies, reply_batch  # noqa: E402
+from replies import generate_replies, seen_batch  # noqa: E402
 from tokenizer import render_prompt  # noqa: E402
 
-STAGES = ("pretrain", "sft", "rm", "ppo", "dpo")
-REPLY_STAGES = ("pretrain", "sft", "ppo", "dpo")  # the models that write replies (rm scores them)
+STAGES = ("pretrain", "sft", "rm", "ppo", "dpo", "grpo", "sft_tools")
+REPLY_STAGES = ("pretrain", "sft", "ppo", "dpo", "grpo", "sft_tools")  # the models that write replies (rm scores them)
+OWN_FILES = ("metrics.json", "replies.jsonl", "sampling.json", "rm_scores.json", "rollout.json", "dpo_pairs.json",
+             "grpo_groups.json", "tools.json")  # with the <name>_log.jsonl files: what export writes in dest
+SAVED_AS = {"sft_tools": "sft"}  # sft.py --tools saves an SFT checkpoint in out/sft_tools
 DEFAULT_DEST = ROOT / "notebooks" / "data" / "pipeline"
 PARTS = ("correctness", "safety", "tone", "concision", "format")
 DROPPED_LOG_KEYS = {"time", "ms", "tok/s", "lr", "norm", "gen_s", "update_s"}  # timing: machine-dependent
@@ -89,34 +103,41 @@ def pick_prompts(records, per_task):
 
 
 @torch.no_grad()
-def rm_scores(reward_model, replies, device):
-    """The reward model's score of each reply (replies.Reply), read at the row's last token as ppo.rollout reads
-    it -> list of floats (ppo.py gives a reply that did not end with <|end|> a fixed score instead)."""
-    ids, attention_mask, _, _ = reply_batch(replies)
-    ids, attention_mask = ids.to(device), attention_mask.to(device)
+def rm_scores(reward_model, replies, enc, device):
+    """The reward model's score of each reply (replies.Reply), read at the last token of what the reader sees (tool
+    calls and results left out) as ppo.rollout reads it -> list of floats (ppo.py gives a reply that did not end
+    with <|end|> a fixed score instead)."""
+    ids, attention_mask = (t.to(device) for t in seen_batch(replies, enc))
     return at_last_token(reward_model(ids, attention_mask=attention_mask), attention_mask).tolist()
 
 
 def judged(reply):
-    """A reply as the notebooks show it: text, stop reason, length in tokens, the gold judge's parts and total."""
+    """A reply as the notebooks show it: text, stop reason, length in tokens, the gold judge's parts and total,
+    and its tool calls (call, result) if it made any."""
     b = gold_breakdown(reply.prompt, reply.text, finished=reply.stop != "length")
     return {"text": reply.text, "stop": reply.stop, "tokens": len(reply.reply_ids), "gold": b["total"],
-            **{p: b[p] for p in PARTS}}
+            **{p: b[p] for p in PARTS}, **({"calls": reply.calls} if reply.calls else {})}
 
 
-def summary(replies):
+def summary(replies, keys=("n", "gold_mean", "gold_ci95", "format_compliance", "correctness", "mean_length")):
     """The evaluation summary (evaluate.evaluate_replies) of a list of replies, its headline numbers."""
     s, _ = evaluate_replies(replies)
-    return {k: s[k] for k in ("n", "gold_mean", "gold_ci95", "format_compliance", "correctness", "mean_length")}
+    return {k: s[k] for k in keys}
+
+
+def tools_of(name):
+    """The tool runtime a model's replies run with: the tinyworld's tools for a tool-using model (its name says
+    "tools", as evaluate.py decides), none for the others."""
+    return run_tool if uses_tools(name) else None
 
 
 # ----------------------------------------------------------------------------------------------------------
 # the files
 
 
-def export_metrics(out, models, dest, settings):
+def export_metrics(out, models, dest, settings, names):
     metrics = {"exported": settings}
-    for stage in STAGES:
+    for stage in names:
         path = out / stage / "metrics.json"
         if path.exists():
             m = json.loads(path.read_text())
@@ -127,9 +148,9 @@ def export_metrics(out, models, dest, settings):
     write_json(dest / "metrics.json", metrics)
 
 
-def export_logs(out, dest):
+def export_logs(out, dest, names):
     written = []
-    for stage in STAGES:
+    for stage in names:
         path = out / stage / "log.jsonl"
         if path.exists():
             rows = [{k: v for k, v in json.loads(line).items() if k not in DROPPED_LOG_KEYS}
@@ -139,17 +160,16 @@ def export_logs(out, dest):
     return written
 
 
-def export_replies(models, reward_model, enc, prompts, dest, seed, device):
-    """Every stage's reply to the same prompts, sampled with the same seed, as evaluate.py samples them."""
+def export_replies(models, writers, reward_model, enc, prompts, dest, seed, device):
+    """Every writing model's reply to the same prompts, sampled with the same seed, as evaluate.py samples them
+    (a tool-using model with its tools running)."""
     rows = [{"prompt": p["prompt"], "task": p.get("task", "unknown")} for p in prompts]
-    for stage in REPLY_STAGES:
-        if stage not in models:
-            continue
+    for stage in writers:
         replies = generate_replies(models[stage][0], enc, [p["prompt"] for p in prompts], temperature=1.0,
-                                   seed=seed, device=device)
-        scores = rm_scores(reward_model, replies, device) if reward_model is not None else [None] * len(replies)
+                                   seed=seed, device=device, tools=tools_of(stage))
+        scores = rm_scores(reward_model, replies, enc, device) if reward_model is not None else [None] * len(replies)
         for row, reply, score in zip(rows, replies, scores):
-            row[stage] = {**judged(reply), "rm": score}
+            row[stage] = {**judged(reply), "rm": score}  # the RM reads what the reader sees (no tool turns)
     write_jsonl(dest / "replies.jsonl", rows)
 
 
@@ -170,7 +190,7 @@ def export_sampling(sft, reward_model, enc, records, dest, seed, device, n_examp
         replies = generate_replies(sft, enc, prompts, temperature=t, seed=seed, device=device)
         sweep.append({"temperature": t, **summary(replies)})
         if t == 1.0 and reward_model is not None:
-            scores = rm_scores(reward_model, replies, device)
+            scores = rm_scores(reward_model, replies, enc, device)
             write_json(dest / "rm_scores.json", {
                 "about": "the SFT model's replies to held-out prompts at temperature 1: reward model score "
                          "(raw, at the reply's last token) and gold score",
@@ -251,41 +271,123 @@ def export_dpo_pairs(policy, policy_ckpt, reference, enc, prompts, dest, seed, d
         "pairs": rows})
 
 
+def export_grpo_groups(policy, policy_ckpt, reference, enc, records, dest, seed, device, n_problems=3):
+    """Groups of replies to held-out word problems, sampled as grpo.py's rollouts sample them (a group of
+    group_size replies per problem, temperature 1), from the SFT model (GRPO's start) and from the GRPO policy,
+    each reply with the verifier's verdict (evaluate.solved)."""
+    cfg = run_settings(policy_ckpt, grpo.Config(), ("group_size", "kl_coef", "advantage", "loss_agg", "clip_eps",
+                                                    "temperature", "max_new_tokens", "iters", "prompts_per_iter",
+                                                    "tools"))
+    problems = [r["prompt"] for r in records if parse_problem(r["prompt"])][:n_problems]
+    prompts = [p for p in problems for _ in range(cfg["group_size"])]  # rows g*G ... g*G + G - 1 answer problem g
+    groups = [{"problem": p, "answer": problem_answer(parse_problem(p))} for p in problems]
+    for name, model in (("sft", reference), ("grpo", policy)):
+        replies = generate_replies(model, enc, prompts, max_new_tokens=cfg["max_new_tokens"],
+                                   temperature=cfg["temperature"], seed=seed, device=device,
+                                   tools=run_tool if cfg["tools"] else None)
+        for g, group in enumerate(groups):
+            group[name] = [{"text": r.text, "stop": r.stop, "tokens": len(r.reply_ids), "solved": solved(r),
+                            "step_by_step": reasons_step_by_step(r.text)}
+                           for r in replies[g * cfg["group_size"]: (g + 1) * cfg["group_size"]]]
+    write_json(dest / "grpo_groups.json", {
+        "about": "groups of replies to held-out word problems (the first of the split), sampled as grpo.py's "
+                 "rollouts are, from out/sft (GRPO's start and reference) and out/grpo; solved: the verifier's "
+                 "reward (evaluate.solved: a right final answer in a reply that ended with <|end|>)",
+        "settings": cfg, "groups": groups})
+
+
+def export_tools(tool_model, sft, enc, records, dest, seed, device, per_task=12):
+    """The tool-using model: a few replies traced token by token (for each task whose demonstrations call a tool,
+    the first reply among per_task prompts that made a call and ended), and correctness with and without tools
+    on all the split's prompts, sampled as evaluate.py samples them."""
+    candidates = [r["prompt"] for r in pick_prompts([r for r in records if r.get("task") in TOOL_TASKS], per_task)]
+    replies = generate_replies(tool_model, enc, candidates, temperature=1.0, seed=seed, device=device,
+                               tools=run_tool)
+    traces, traced_tasks = [], set()
+    task_of = {x["prompt"]: x.get("task", "unknown") for x in records}
+    for r in replies:
+        task = task_of[r.prompt]
+        if task in traced_tasks or not r.calls or r.stop != "end":
+            continue
+        traced_tasks.add(task)
+        b = gold_breakdown(r.prompt, r.text)
+        traces.append({"prompt": r.prompt, "task": task, "prompt_ids": r.prompt_ids, "reply_ids": r.reply_ids,
+                       "tokens": [enc.decode([i]) for i in r.reply_ids], "mask": r.mask,
+                       "logprobs": r.logprobs, "calls": r.calls, "text": r.text, "stop": r.stop,
+                       "gold": b["total"], "correct": b["correct"]})
+    prompts = [r["prompt"] for r in records]
+    keys = ("n", "gold_mean", "gold_ci95", "format_compliance", "correctness", "tool_calls", "tool_calls_right",
+            *(f"correctness_{t}" for t in ("arithmetic", "fact", "comparison", "problem")))
+    table = {}
+    for name, model, tools, ban in (("sft", sft, None, False), ("sft_tools", tool_model, run_tool, False),
+                                    ("sft_tools, calls banned", tool_model, None, True)):
+        out = generate_replies(model, enc, prompts, max_new_tokens=EVAL_MAX_NEW_TOKENS, temperature=1.0, seed=seed,
+                               device=device, tools=tools, ban_calls=ban)
+        s, _ = evaluate_replies(out)
+        table[name] = {k: s.get(k) for k in keys}
+        table[name]["calls_by_task"] = {t: sum(bool(r.calls) for r in out if task_of[r.prompt] == t) /
+                                        max(1, sum(task_of[r.prompt] == t for r in out))
+                                        for t in sorted(set(task_of.values()))}
+    write_json(dest / "tools.json", {
+        "about": "out/sft_tools, the SFT model fine-tuned on tool demonstrations (sft.py --tools): traces of replies "
+                 "with tool calls (mask 1 on the tokens the model sampled, 0 on those the runtime wrote; logprobs "
+                 "0 there), and evaluate.evaluate_replies on every held-out prompt, sampled as evaluate.py does "
+                 "(temperature 1, one seed), for out/sft (never shown a tool), out/sft_tools with its tools "
+                 "running, and out/sft_tools with the call token banned",
+        "split_prompts": len(prompts), "traces": traces, "table": table})
+
+
 # ----------------------------------------------------------------------------------------------------------
 # main
 
 
 def export(out="out", data_dir="data/tinyworld", dest=DEFAULT_DEST, *, split="test", per_task=2, n_sweep=96,
-           seed=0, device="cpu"):
-    """Read out/ (checkpoints, metrics, logs) and write the notebooks' files into dest -> list of file names."""
+           seed=0, device="cpu", extra=()):
+    """Read out/ (checkpoints, metrics, logs) and write the notebooks' files into dest -> list of file names.
+    extra: names of other runs in out/ (out/ppo_nokl, ...) whose logs, metrics and replies are exported too."""
     out, dest = Path(out), Path(dest)
     t0 = time.time()
     enc = tokenizer_for(data_dir)
-    models = {s: load_model(out / s, expected_stage=s, device=device, tokenizer=enc)
+    for name in extra:
+        if name in STAGES:
+            raise ValueError(f"--extra {name}: a stage of the pipeline, exported without --extra")
+        if not checkpoint_file(out / name).exists():
+            raise FileNotFoundError(f"--extra {name}: no checkpoint {checkpoint_file(out / name)}")
+    models = {s: load_model(out / s, expected_stage=SAVED_AS.get(s, s), device=device, tokenizer=enc)
               for s in STAGES if checkpoint_file(out / s).exists()}
+    models.update({s: load_model(out / s, device=device, tokenizer=enc) for s in extra})
     missing = [s for s in STAGES if s not in models]
     if missing:
         print(f"export: no checkpoint for {', '.join(missing)} in {out}: what needs it is skipped")
     dest.mkdir(parents=True, exist_ok=True)
+    for old in list(dest.glob("*_log.jsonl")) + [dest / f for f in OWN_FILES]:  # no stale file of an earlier run
+        old.unlink(missing_ok=True)
     records = load_prompt_records(Path(data_dir) / f"prompts_{split}.jsonl")
     shown = pick_prompts(records, per_task)
 
     reward_model, rm_ckpt = models.get("rm", (None, None))
+    writers = [s for s in REPLY_STAGES if s in models] + [s for s in extra if models[s][1]["model_type"] == "GPT"]
     settings = {"out": str(out), "split": split, "per_task": per_task, "n_sweep": n_sweep, "seed": seed,
                 "tokenizer": enc.name, "stages": list(models)}
-    export_metrics(out, models, dest, settings)
-    export_logs(out, dest)
-    export_replies(models, reward_model, enc, shown, dest, seed, device)
+    names = list(STAGES) + list(extra)
+    export_metrics(out, models, dest, settings, names)
+    export_logs(out, dest, names)
+    export_replies(models, writers, reward_model, enc, shown, dest, seed, device)
     if "sft" in models:
-        export_sampling(models["sft"][0], reward_model, enc, records[:n_sweep], dest, seed, device)
+        sft = models["sft"][0]
+        export_sampling(sft, reward_model, enc, records[:n_sweep], dest, seed, device)
         if reward_model is not None:
             name = "ppo" if "ppo" in models else "sft"
             rollout_prompts = [r["prompt"] for r in pick_prompts(records, 1)][:4]
-            export_rollout(models[name][0], name, models[name][1], models["sft"][0], reward_model, rm_ckpt, enc,
+            export_rollout(models[name][0], name, models[name][1], sft, reward_model, rm_ckpt, enc,
                            rollout_prompts, dest, seed, device)
         if "dpo" in models:
-            export_dpo_pairs(models["dpo"][0], models["dpo"][1], models["sft"][0], enc, [r["prompt"] for r in shown],
+            export_dpo_pairs(models["dpo"][0], models["dpo"][1], sft, enc, [r["prompt"] for r in shown],
                              dest, seed, device)
+        if "grpo" in models:
+            export_grpo_groups(models["grpo"][0], models["grpo"][1], sft, enc, records, dest, seed, device)
+        if "sft_tools" in models:
+            export_tools(models["sft_tools"][0], sft, enc, records, dest, seed, device)
     files = sorted(p.name for p in dest.iterdir() if p.is_file())
     size = sum((dest / f).stat().st_size for f in files)
     print(f"export: {len(files)} files, {size / 1024:.0f} KB in {dest} ({time.time() - t0:.0f}s)")
@@ -303,9 +405,11 @@ def main(argv=None):
     ap.add_argument("--n_sweep", "--n-sweep", type=int, default=96, help="prompts of the temperature sweep")
     ap.add_argument("--seed", type=int, default=0, help="sampling seed")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | mps")
+    ap.add_argument("--extra", nargs="*", default=[], help="other runs in out/ to export too (ppo_nokl ...): their "
+                    "logs, metrics and replies")
     args = ap.parse_args(argv)
     return export(args.out, args.data_dir, args.dest, split=args.split, per_task=args.per_task,
-                  n_sweep=args.n_sweep, seed=args.seed, device=args.device)
+                  n_sweep=args.n_sweep, seed=args.seed, device=args.device, extra=args.extra)
 
 
 if __name__ == "__main__":
