@@ -54,8 +54,8 @@ import ppo  # noqa: E402
 from checkpoint import checkpoint_file  # noqa: E402
 from data.datasets import tokenizer_for  # noqa: E402
 from data.formats import load_prompt_records  # noqa: E402
-from data.tinyworld import (TOOL_TASKS, gold_breakdown, labeller_prefers_a, parse_problem, problem_answer,  # noqa: E402
-                            reasons_step_by_step, run_tool)
+from data.tinyworld import (TOOL_TASKS, VERIFIABLE, call_is_right, gold_breakdown, labeller_prefers_a,  # noqa: E402
+                            parse_problem, problem_answer, reasons_step_by_step, run_tool)
 from evaluate import EVAL_MAX_NEW_TOKENS, evaluate_replies, solved, uses_tools  # noqa: E402
 from model import at_last_token, load_model  # noqa: E402
 from replies import generate_replies, seen_batch  # noqa: E402
@@ -271,7 +271,7 @@ def export_dpo_pairs(policy, policy_ckpt, reference, enc, prompts, dest, seed, d
         "pairs": rows})
 
 
-def export_grpo_groups(policy, policy_ckpt, reference, enc, records, dest, seed, device, n_problems=3):
+def export_grpo_groups(policy, policy_ckpt, reference, enc, records, dest, seed, device, n_problems=4):
     """Groups of replies to held-out word problems, sampled as grpo.py's rollouts sample them (a group of
     group_size replies per problem, temperature 1), from the SFT model (GRPO's start) and from the GRPO policy,
     each reply with the verifier's verdict (evaluate.solved)."""
@@ -298,26 +298,29 @@ def export_grpo_groups(policy, policy_ckpt, reference, enc, records, dest, seed,
 
 def export_tools(tool_model, sft, enc, records, dest, seed, device, per_task=12):
     """The tool-using model: a few replies traced token by token (for each task whose demonstrations call a tool,
-    the first reply among per_task prompts that made a call and ended), and correctness with and without tools
-    on all the split's prompts, sampled as evaluate.py samples them."""
+    among the replies to per_task prompts that made a call and ended, the first whose call was right and the first
+    whose call was wrong), and correctness with and without tools on all the split's prompts, sampled as
+    evaluate.py samples them."""
     candidates = [r["prompt"] for r in pick_prompts([r for r in records if r.get("task") in TOOL_TASKS], per_task)]
     replies = generate_replies(tool_model, enc, candidates, temperature=1.0, seed=seed, device=device,
                                tools=run_tool)
-    traces, traced_tasks = [], set()
     task_of = {x["prompt"]: x.get("task", "unknown") for x in records}
+    traces, traced = [], set()
     for r in replies:
-        task = task_of[r.prompt]
-        if task in traced_tasks or not r.calls or r.stop != "end":
+        if not r.calls or r.stop != "end":
             continue
-        traced_tasks.add(task)
+        task, right = task_of[r.prompt], call_is_right(r.prompt, r.calls[0][0])
+        if (task, right) in traced:
+            continue
+        traced.add((task, right))
         b = gold_breakdown(r.prompt, r.text)
         traces.append({"prompt": r.prompt, "task": task, "prompt_ids": r.prompt_ids, "reply_ids": r.reply_ids,
                        "tokens": [enc.decode([i]) for i in r.reply_ids], "mask": r.mask,
-                       "logprobs": r.logprobs, "calls": r.calls, "text": r.text, "stop": r.stop,
-                       "gold": b["total"], "correct": b["correct"]})
+                       "logprobs": r.logprobs, "calls": r.calls, "call_right": right, "text": r.text,
+                       "stop": r.stop, "gold": b["total"], "correct": b["correct"]})
     prompts = [r["prompt"] for r in records]
     keys = ("n", "gold_mean", "gold_ci95", "format_compliance", "correctness", "tool_calls", "tool_calls_right",
-            *(f"correctness_{t}" for t in ("arithmetic", "fact", "comparison", "problem")))
+            *(f"correctness_{t}" for t in VERIFIABLE))
     table = {}
     for name, model, tools, ban in (("sft", sft, None, False), ("sft_tools", tool_model, run_tool, False),
                                     ("sft_tools, calls banned", tool_model, None, True)):
