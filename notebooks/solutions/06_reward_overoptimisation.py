@@ -31,7 +31,7 @@ for name, log in runs.items():
           f"RM {rm[-1]:+.2f}")
     if name == "kl_coef 0":
         print(f"  after its peak the run without penalty spent {kl[-1] - kl[peak]:.2f} more nats of KL, which bought "
-              f"{rm[-1] - rm[peak]:+.2f} in RM score and cost {gold[-1] - gold[peak]:+.2f} in gold")
+              f"{rm[-1] - rm[peak]:+.2f} in RM score and cost {gold[peak] - gold[-1]:.2f} in gold")
 
 # 2. Correlation between the RM score and gold over iterations, first and last third.
 print("\n2. Does the proxy track the truth?")
@@ -66,6 +66,7 @@ for name, log in runs.items():
                     ("RM flat over 10 iterations", stop_when_flat(log))):
         print(f"  {name:10s} {rule:27s}: stops at iteration {log[i]['step']:3d}, gold {gold[i]:+.2f} "
               f"(best of the run {best:+.2f})")
-print("  A KL budget keeps the policy near the SFT model whatever the reward model says; on the run without\n"
-      "  penalty it stops long before the RM score's climb turns into a gold loss. A flattening RM score is a\n"
-      "  weaker signal: the proxy keeps rising while the truth falls, which is the whole problem.")
+print("  A small KL budget keeps the policy near the SFT model whatever the reward model says: on the run\n"
+      "  without penalty it stops before the RM score's climb turns into a gold loss; a large budget lets the\n"
+      "  loss happen. A flattening RM score only works where something else (the KL penalty) makes the proxy\n"
+      "  level off: without the penalty the proxy keeps rising while the truth falls, and the rule stops late.")

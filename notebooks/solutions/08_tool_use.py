@@ -20,7 +20,7 @@ tools = json.loads((ROOT / "notebooks" / "data" / "pipeline" / "tools.json").rea
 print("1. Malformed calls")
 for call in ["calc 4 plus", "calc nine minus ten", "lookup the food of a cow", "lookup Mia"]:
     print(f"  {call!r:28s} -> {run_tool(call)!r}")
-print("  (The world's numbers are 0 to 20, so nine minus ten has no answer in it.) In batched generation one\n"
+print("  (The calculator goes below zero, in the call's own number form.) In batched generation one\n"
       "  row's call runs while 31 other rows are mid-reply: an exception would end the whole batch, every row's\n"
       "  reply lost for one bad call. An error text is a result like any other: the model reads it, and a bad\n"
       "  call costs only that reply.")
