@@ -5,7 +5,7 @@ The course notebooks' real numbers: a few small files exported from one finished
     python notebooks/export.py --extra ppo_nokl dpo_plain   # and runs of other settings, out/<name>/
 
 It reads only the pipeline's outputs, out/<stage>/ (ckpt.pt, metrics.json, log.jsonl), and the tinyworld's
-held-out prompts, and rewrites notebooks/data/pipeline/ (about 100 KB in all). The notebooks read these files, so
+held-out prompts, and rewrites notebooks/data/pipeline/ (about 200 KB in all). The notebooks read these files, so
 they show what the real models do without needing the checkpoints, and without training anything. A stage that
 is missing from out/ is skipped, and said; the notebooks need every file, so export from a complete run.
 
