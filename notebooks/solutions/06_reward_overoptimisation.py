@@ -2,6 +2,7 @@
 
     python notebooks/solutions/06_reward_overoptimisation.py
 """
+import csv
 import json
 from pathlib import Path
 
@@ -70,3 +71,23 @@ print("  A small KL budget keeps the policy near the SFT model whatever the rewa
       "  without penalty it stops before the RM score's climb turns into a gold loss; a large budget lets the\n"
       "  loss happen. A flattening RM score only works where something else (the KL penalty) makes the proxy\n"
       "  level off: without the penalty the proxy keeps rising while the truth falls, and the rule stops late.")
+
+# 4. Best-of-n by the labeller: labels spent on the test prompts themselves, against labels spent in training.
+print("\n4. Labels at training time or at test time")
+frontier = list(csv.DictReader(open(DATA.parent / "frontier_results.csv")))
+by_rm = [r for r in frontier if r["method"] == "best_of_n"]
+best_rm = max(by_rm, key=lambda r: float(r["gold_mean"]))
+beats = next(r for r in sorted((r for r in frontier if r["method"] == "best_of_n_labeller"),
+                               key=lambda r: float(r["setting"])) if float(r["gold_mean"]) > float(best_rm["gold_mean"]))
+best_dpo = max((r for r in frontier if r["method"].startswith("dpo")), key=lambda r: float(r["gold_mean"]))
+print(f"  best-of-n by the reward model is best at n = {best_rm['setting']}: gold {float(best_rm['gold_mean']):+.2f}, "
+      f"with a reward model trained on {int(best_rm['labels']):,} labelled pairs")
+print(f"  best-of-n by the labeller beats it from n = {beats['setting']} (gold {float(beats['gold_mean']):+.2f}), "
+      f"{int(float(beats['setting'])) - 1} labels a prompt: {int(beats['labels']):,} labels over "
+      f"{beats['n_prompts']} prompts")
+print(f"  the best DPO point ({best_dpo['method']}, beta {best_dpo['setting']}): gold {float(best_dpo['gold_mean']):+.2f} "
+      f"with {int(best_dpo['labels']):,} labels")
+print("  A few hundred labels on the very prompts being answered buy more than 20,000 spent to train a reward model,\n"
+      "  because they judge exactly the replies in question and the labeller has no blind spot to exploit; but they\n"
+      "  must be paid again for every new prompt. Labels spent in training (the reward model's, DPO's) are paid once\n"
+      "  and generalise, imperfectly: the reward model's errors are what best-of-n by the RM and PPO end up exploiting.")
