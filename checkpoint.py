@@ -212,6 +212,8 @@ def read_safetensors(path):
     try:
         with open(path, "rb") as f:
             (n,) = struct.unpack("<Q", f.read(8))
+            if n > os.path.getsize(path) - 8:  # a header longer than the file: not this format (random bytes, say)
+                raise ValueError(f"its header size {n} exceeds the file's {os.path.getsize(path)} bytes")
             header = json.loads(f.read(n))
             data = f.read()
         tensors = {}

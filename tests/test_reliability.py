@@ -438,6 +438,9 @@ def test_malformed_gpt2_weights_are_refused_naming_the_file(tmp_path):
     (bad / "model.safetensors").write_bytes(os.urandom(500))
     with pytest.raises(CheckpointError, match="noise/model.safetensors: not a readable safetensors file"):
         GPT.from_pretrained(bad)
+    (bad / "model.safetensors").write_bytes(b"\xff" * 8 + bytes(492))  # a header size past what an index can hold
+    with pytest.raises(CheckpointError, match="noise/model.safetensors: .*header size .* exceeds the file's 500"):
+        GPT.from_pretrained(bad)
     cut = _gpt2_dir(tmp_path / "cut", weights)
     (cut / "model.safetensors").write_bytes((cut / "model.safetensors").read_bytes()[:-100])
     with pytest.raises(CheckpointError, match="cut/model.safetensors: .*lie outside the file"):
