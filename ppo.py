@@ -297,6 +297,21 @@ def rollout_stats(ro, returns, prompts, reward="rm"):
 # main
 
 
+def load_models(cfg, enc, device):
+    """The four models of PPO -> (policy, reference, reward_model, value_model, the RM checkpoint's extra):
+    the policy (trained) and a frozen copy of it, the reference; the reward model (frozen) and the value model
+    (trained), which starts as a copy of the reward model, or with --reward verifier (no reward model: None) as
+    the SFT model with a new scalar head. All in eval mode: dropout is off (note 3); gradients still flow."""
+    policy, _ = load_model(cfg.policy, expected_stage="sft", device=device, tokenizer=enc)
+    reference = frozen(copy.deepcopy(policy))
+    if cfg.reward == "verifier":
+        return policy, reference, None, ScalarGPT.from_gpt(policy).eval(), {}
+    reward_model, rm_ckpt = load_model(cfg.reward_model, expected_stage="rm", device=device, tokenizer=enc)
+    value_model = copy.deepcopy(reward_model)
+    return policy, reference, frozen(reward_model), value_model, rm_ckpt["extra"]
+
+
+
 def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # config
@@ -307,16 +322,8 @@ def main(argv=None):
     enc = tokenizer_for(data_dir, cfg.tokenizer)
 
     # ------------------------------------------------------------------------------------------------------
-    # model: policy (trained), reference (frozen SFT), reward model (frozen), value model (trained, from the RM;
-    # from the SFT model with a new head when the verifier gives the reward); all in eval mode: dropout is off
-    # (note 3), and gradients still flow in eval mode
-    policy, _ = load_model(cfg.policy, expected_stage="sft", device=device, tokenizer=enc)
-    reference = frozen(copy.deepcopy(policy))
-    reward_model, rm_extra, value_model = None, {}, ScalarGPT.from_gpt(policy).eval()
-    if cfg.reward == "rm":
-        reward_model, rm_ckpt = load_model(cfg.reward_model, expected_stage="rm", device=device, tokenizer=enc)
-        value_model, rm_extra = copy.deepcopy(reward_model), rm_ckpt["extra"]
-        frozen(reward_model)
+    # model: policy (trained), reference (frozen SFT), reward model (frozen), value model (trained)
+    policy, reference, reward_model, value_model, rm_extra = load_models(cfg, enc, device)
     score_mean, score_std = rm_extra.get("score_mean", 0.0), rm_extra.get("score_std", 1.0) or 1.0
 
     # ------------------------------------------------------------------------------------------------------

@@ -470,9 +470,12 @@ def main(argv=None):
                    seconds=round(time.time() - t_start, 1), tokens_per_s=round(tokens_per_s), tokenizer=enc.name,
                    vocab_size=enc.n_vocab, params=raw_model.num_params(non_embedding=False),
                    **({"mfu": round(tokens_per_s * flops_per_step / tokens_per_step / (peak * world_size), 4)}
-                      if peak else {}))
+                      if peak else {}),
+                   **({"peak_gpu_gb": round(torch.cuda.max_memory_allocated(device) / 1e9, 2)}  # what a GPU needs
+                      if device_type == "cuda" else {}))
     save_run(out_dir, metrics, [("loss.png", [["loss", "train_loss", "val_loss"], "lr"], "pre-training")])
-    print(f"done: {step} steps in {metrics['seconds']:.0f}s, {tokens_per_s:,.0f} tokens/s")
+    print(f"done: {step} steps in {metrics['seconds']:.0f}s, {tokens_per_s:,.0f} tokens/s"
+          + (f", peak GPU memory {metrics['peak_gpu_gb']} GB" if "peak_gpu_gb" in metrics else ""))
     return metrics
 
 

@@ -132,7 +132,7 @@ class Config:
 
 # The tool-using model: a short run on top of the SFT model. These options are put before the user's own, so
 # anything given explicitly still wins.
-TOOLS_OPTIONS = "--init out/sft --out_dir out/sft_tools --max_iters 150 --warmup 10 --lr 5e-4 --min_lr 5e-5"
+TOOLS_OPTIONS = "--init out/sft --out_dir out/sft_tools --max_iters 450 --warmup 10 --lr 5e-4 --min_lr 5e-5"
 
 
 def with_tools_options(argv=None):
