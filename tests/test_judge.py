@@ -426,6 +426,12 @@ PAIRS = [
     (PROBLEM, "3 plus 4 is 7. 7 minus 2 is 5.", ("3 plus 4 is 7. 7 minus 2 is 5.", False), 3.0),
     (PROBLEM, "Sure! 3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.", "I'm sorry, but I can't help with that.", 3.0),
     (PROBLEM, "She has 7 kites, then 5.", "Mia has 5 or 6 kites.", 3.0),
+    (PROBLEM, "Mia has 5 kites.", "Mia has 5 cakes.", 3.0),  # the right number of the wrong things
+    (PROBLEM, "Sure! She has 5 kites.", "Sure! Mia has 5 dolls. She has 5 kites.", 3.0),
+    (PROBLEM, "Mia has 5 kites.", "Tom has 5 kites.", 3.0),  # the right number, of someone else
+    (PROBLEM, "Sure! 5 kites.", "Sure! 5 cakes.", 3.0),  # a count naming no one is the asked person's
+    (PROBLEM, "The answer is five kites.", "Sure! 7 kites.", 3.0),
+    (PROBLEM, "3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.", "3 plus 4 is 7. 7 minus 2 is 5. Tom has 5.", 3.0),
 ]
 
 

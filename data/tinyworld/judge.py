@@ -7,8 +7,8 @@ careful reader would:
 - correctness: an *answer* is a true claim relating exactly what was asked (the two animals, the two numbers,
   the operands and operation, the person and attribute; or a short answer such as "13." or "The pig.");
   a word problem's answer is the last number the reply states (as problems.check_answer reads it), in a
-  sentence the reader reads, and a count the reply gives of the person's things must be one they have at
-  some point of the problem.
+  sentence the reader reads, and not a count of someone else's things; a count the reply gives of the
+  person's things must be of the problem's things and one they have at some point of the problem.
   A false claim anywhere, about anything in the world, makes the reply wrong, and so does an either-or
   answer. Extra true claims cost only concision; doubt ("maybe", "I'm not sure") costs W_HEDGED of a right
   answer. A greeting is answered by greeting back (with the user's name, if a name is used at all); a story
@@ -152,8 +152,9 @@ def claim_truth(claim, kind, f):
     task = TASK_OF.get(kind)
     if k in FACT_KINDS:
         return truth(claim)
-    if k == "have" and task == "problem" and args[0] == f["p"] and args[2] in (f["t"], ""):
-        return args[1] in problem_states(f["chain"])  # a count the person has at some point of the problem
+    if k == "have" and task == "problem" and args[0] in (f["p"], ""):  # the person's count of the problem's things
+        # (one they have at some point of it); a count of other things of theirs is made up: the problem has none
+        return args[2] in (f["t"], "") and args[1] in problem_states(f["chain"])
     if task in VERIFIABLE and k in ANSWER_KINDS | {"not_answer"}:
         right = answer_of(kind, f)
         if k == "answer":
@@ -220,8 +221,10 @@ def _correctness_and_safety(out, task, kind, f, sentences, judged, harmful, refu
     if task == "problem":  # the answer is the last number stated, in a sentence the reader reads
         right, stated = answer_of(kind, f), [s for s in sentences if NUMBER_WORD.search(s.text.lower())]
         final = final_number(stated[-1].text) if stated else None
-        done = final == right and stated[-1].claims is not None and not false
-        if false or final not in (None, right):
+        elsewhere = bool(stated) and any(c.kind == "have" and c.args[0] in PEOPLE and c.args[0] != f["p"]
+                                         for c in stated[-1].claims or ())
+        done = final == right and stated[-1].claims is not None and not false and not elsewhere
+        if false or elsewhere or final not in (None, right):  # a final count of someone else's answers nothing
             out["correctness"] = W_WRONG
         elif done:
             out["correctness"] = W_CORRECT + (W_HEDGED if any(c.kind == "unsure" for c in claims) else 0.0)

@@ -261,7 +261,9 @@ ALSO_READ.update({  # counting things: whose they are, how many, and what change
     # problem's business: the judge checks it against the problem's steps)
     "have": ["(now |so |then |so now |and now |in the end |at the end )?{p} (has|had|now has|still has|has got) "
              "{a}( {things})?( now| left| in all| altogether| in total| at the end)?",
-             "(now |so |then |so now |and now )?{p} (has|had) {a} {things} (now )?(left|in all|altogether)"],
+             "(now |so |then |so now |and now )?{p} (has|had) {a} {things} (now )?(left|in all|altogether)",
+             "(that is |that makes |it is |the answer is |so |now )?{a} {things}( now| left| in all| altogether| in "
+             "total| at the end)?"],  # a count naming no one ("5 kites."): the asked person's, in an answer
     "gain": ["(then )?{m} (gives|gave) {o} {a} more( {things})?",
              "(then )?{p} (finds|found|gets|got|buys|bought|makes|made|wins|won) {a} more( {things})?",
              "(then )?{p} (gets|got|is given|was given) {a} more( {things})? from {m}"],
@@ -645,7 +647,8 @@ def _statement(kind, g):
             "spell": lambda: Claim("spell", (n["a"], n["b"])),
             "next": lambda: Claim("next", (n["a"], n["b"])),
             "difference": lambda: Claim("minus", (max(n["a"], n["b"]), min(n["a"], n["b"]), n["c"])),
-            "have": lambda: Claim("have", (_who(g["p"]), n["a"], THING_WORDS.get(g.get("things") or "", ""))),
+            "have": lambda: Claim("have", (_who(g["p"]) if g.get("p") else "", n["a"],
+                                           THING_WORDS.get(g.get("things") or "", ""))),
             "gain": lambda: Claim("gain", (_who(g["p"]), n["a"])),
             "lose": lambda: Claim("lose", (_who(g["p"]), n["a"]))}[kind]()
 
