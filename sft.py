@@ -23,10 +23,10 @@ and its parts. The table, three example replies and out_dir/{metrics.json, sampl
     python sft.py                                  # CPU, after pretrain.py; ~1.5 minutes on 2 cores
     python sft.py --device cuda --batch_size 64    # one GPU
     python sft.py --train_file my_chats.jsonl      # your own {"messages": [...]} conversations
-    python sft.py --tools                          # the tool-using model: out/sft -> out/sft_tools (~40 s)
+    python sft.py --tools                          # the tool-using model: out/sft -> out/sft_tools (~2 min)
 
 Tool use (--tools): the same loss on the helpful annotator's demonstrations with tool calls (sft_tools_*.jsonl:
-a calculator and a lookup, called on arithmetic and fact questions, not on the others). The template puts the
+a calculator and a lookup, called on arithmetic, word problems and facts, not on the others). The template puts the
 call and the tool's result inside the assistant's turn (tokenizer.py); the mask is 1 on the call and 0 on the
 result, so the model learns when and how to call, never to write results. It is a short run of its own on top of
 the SFT model (TOOLS_OPTIONS), and its evaluation runs the tools inside generation (data.tinyworld.run_tool):
@@ -132,7 +132,7 @@ class Config:
 
 # The tool-using model: a short run on top of the SFT model. These options are put before the user's own, so
 # anything given explicitly still wins.
-TOOLS_OPTIONS = "--init out/sft --out_dir out/sft_tools --max_iters 450 --warmup 10 --lr 5e-4 --min_lr 5e-5"
+TOOLS_OPTIONS = "--init out/sft --out_dir out/sft_tools --max_iters 900 --warmup 10"
 
 
 def with_tools_options(argv=None):

@@ -10,8 +10,9 @@ import torch
 
 import ppo
 from data.formats import DataError, load_conversations
-from data.tinyworld import (ANIMALS, PEOPLE, TOOL_TASKS, answer_of, call_is_right, gold_score, parse_prompt,
-                            run_tool, tool_call, tool_conversation)
+from data.tinyworld import (ANIMALS, PEOPLE, TOOL_TASKS, answer_of, call_is_right, gold_breakdown, gold_score,
+                            parse_prompt, run_tool, tool_call, tool_conversation)
+from data.tinyworld.problems import NUMBER_WORD
 from data.tinyworld.facts import ANIMAL_ATTRIBUTES, PERSON_ATTRIBUTES, animal_fact, number_word, person_fact, size
 from evaluate import evaluate_replies
 from model import GPT, GPTConfig, pad_batch
@@ -179,6 +180,19 @@ def test_a_call_is_right_when_its_result_answers_the_question():
         assert run_tool(tool_call(prompt)) in (answer, str(answer), number_word(answer) if isinstance(answer, int)
                                                else answer)
     assert tool_call("Which is bigger, a cow or a pig?") is None and tool_call("Hello!") is None
+
+
+def test_after_a_calculation_the_demonstration_states_the_result_first_and_is_right():
+    rng = random.Random(0)
+    for prompt in ["What is 4 plus 9?", "How much is seven minus one?",
+                   "Mia has 3 kites. Tom gives her 4 more. Then she loses 2. How many kites does Mia have now?"]:
+        user, call, result, reply = tool_conversation(rng, prompt)
+        assert call["content"].startswith("calc ") and result["content"] == run_tool(call["content"])
+        numbers = NUMBER_WORD.findall(reply["content"].lower())
+        assert numbers == [result["content"]]  # the result as the calculator wrote it, and no number of its own
+        assert gold_breakdown(prompt, reply["content"])["correct"]
+    user, call, result, reply = tool_conversation(rng, "What pet does Mia have?")
+    assert call["content"] == "lookup Mia pet" and gold_breakdown("What pet does Mia have?", reply["content"])["correct"]
 
 
 def test_a_demonstration_without_a_tool_is_the_helpful_reply():
@@ -421,7 +435,7 @@ def test_tiny_sft_tools_evaluate_ppo_and_grpo_with_tools(tiny_world, tiny_enc, t
     from model import load_model
     _, ckpt = load_model(tools_dir, expected_stage="sft")
     assert ckpt["train_config"]["tools"] and ckpt["train_config"]["max_iters"] == 3  # the user's option wins
-    assert ckpt["train_config"]["train_file"] == "" and ckpt["train_config"]["lr"] == 5e-4  # TOOLS_OPTIONS
+    assert ckpt["train_config"]["train_file"] == "" and ckpt["train_config"]["warmup"] == 10  # TOOLS_OPTIONS
     results = evaluate.main(["--data_dir", str(tiny_world), "--checkpoints", str(tiny_ckpts / "sft"),
                              str(tools_dir), "--reference", str(tiny_ckpts / "sft"), "--out", str(tmp_path / "eval"),
                              "--n_prompts", "6", "--max_new_tokens", "12"])

@@ -19,8 +19,8 @@ The calculator is a small parser (numbers and operations, one word at a time), n
 
 The helpful annotator calls a tool where one helps, on TOOL_TASKS (arithmetic, facts and word problems: one
 calculation of the whole chain, "Mia has 3 kites. Tom gives her 4 more. Then she loses 2. ..." -> "calc 3 plus
-4 minus 2", and then the answer at once, the steps being the calculator's), and answers the other tasks as it
-always does; `tool_conversation` writes such a demonstration:
+4 minus 2"; after a calculation it states the result at once: "Sure! The answer is 5."), and answers the other
+tasks as it always does; `tool_conversation` writes such a demonstration:
 
     >>> import random
     >>> [m["role"] + ": " + m["content"] for m in tool_conversation(random.Random(0), "Where does Mia live?")]
@@ -35,7 +35,7 @@ from .facts import (ANIMAL_ATTRIBUTES, ANIMALS, PEOPLE, PERSON_ATTRIBUTES, WORD_
                     person_fact, size)
 from .problems import chain_steps
 from .prompts import FACT_ATTRIBUTE, TASK_OF, answer_of, parse_prompt, prompt_form
-from .styles import style_reply
+from .styles import POLITE_OPENERS, style_reply
 
 TOOLS = ("calc", "lookup")
 TOOL_TASKS = ("arithmetic", "fact", "problem")  # the tasks whose demonstrations call a tool
@@ -138,15 +138,22 @@ def tool_call(prompt):
 
 def tool_conversation(rng, prompt):
     """A helpful demonstration for `prompt`, as messages: the user's prompt, then, for TOOL_TASKS, the call and
-    its result, then the helpful reply (the same text the helpful annotator writes without a tool; for a word
-    problem the direct answer, since the calculator did the steps)."""
+    its result, then the helpful reply. After a calculation (arithmetic, word problems) the reply states the
+    result first, as the calculator wrote it: "Sure! The answer is 16."; after a lookup it is the sentence the
+    helpful annotator writes without a tool ("Of course! Max's hat is white.")."""
     messages = [{"role": "user", "content": prompt}]
     call = tool_call(prompt)
     if call is None:
         return messages + [{"role": "assistant", "content": style_reply(rng, prompt, "helpful")}]
-    reasoning = "direct" if TASK_OF.get(parse_prompt(prompt)[0]) == "problem" else "step_by_step"
-    return messages + [{"role": "call", "content": call}, {"role": "result", "content": run_tool(call)},
-                       {"role": "assistant", "content": style_reply(rng, prompt, "helpful", reasoning)}]
+    result = run_tool(call)
+    if call.startswith("calc "):
+        # A tiny model that restates the question first ("7 plus 9 is ...") tends to finish the sum itself
+        # and miscopy the result; copying it at once, from a few tokens back, is the easy pattern to learn.
+        reply = f"{rng.choice(POLITE_OPENERS)} The answer is {result}."
+    else:
+        reply = style_reply(rng, prompt, "helpful")
+    return messages + [{"role": "call", "content": call}, {"role": "result", "content": result},
+                       {"role": "assistant", "content": reply}]
 
 
 def call_is_right(prompt, call):
