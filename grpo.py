@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from config import opt, run
-from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for, word_problems_that_fit
 from data.tinyworld import parse_problem, reasons_step_by_step, run_tool
 from device import get_device, set_seed
 from evaluate import compare_models, problem_pass_rates, solved
@@ -181,15 +181,6 @@ class Config:
 # data
 
 
-def word_problems(enc, path, option, block_size):
-    """The word problems among a prompts file (those that leave room for a reply in the context): the prompts
-    data.tinyworld.parse_problem reads."""
-    problems = [p for p in prompts_that_fit(enc, path, block_size) if parse_problem(p)]
-    if not problems:
-        raise ValueError(f"{path}: no word problem among its prompts ({option}: grpo.py needs the tinyworld's)")
-    return problems
-
-
 # ----------------------------------------------------------------------------------------------------------
 # evaluation
 
@@ -254,9 +245,11 @@ def main(argv=None):
     # ------------------------------------------------------------------------------------------------------
     # data: word problems to train on, held-out ones for pass@k, and the ordinary held-out prompts
     block_size = policy.config.block_size
-    problems = word_problems(enc, cfg.prompts or str(data_dir / "prompts_train.jsonl"), "--prompts", block_size)
-    test_problems = word_problems(enc, cfg.test_prompts or str(data_dir / "prompts_test.jsonl"), "--test_prompts",
-                                  block_size)[: cfg.n_test_problems or None]
+    problems = word_problems_that_fit(enc, cfg.prompts or str(data_dir / "prompts_train.jsonl"), block_size,
+                                      "--prompts: grpo.py needs the tinyworld's")
+    test_file = cfg.test_prompts or str(data_dir / "prompts_test.jsonl")
+    test_problems = word_problems_that_fit(enc, test_file, block_size, "--test_prompts: grpo.py needs the tinyworld's")
+    test_problems = test_problems[: cfg.n_test_problems or None]
     eval_file = cfg.eval_prompts or str(data_dir / "prompts_val.jsonl")
     ordinary = [p for p in prompts_that_fit(enc, eval_file, block_size) if not parse_problem(p)][: cfg.n_eval_prompts]
     print(f"{len(problems)} word problems to train on, {len(test_problems)} to test on, {len(ordinary)} ordinary "

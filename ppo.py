@@ -58,8 +58,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from config import opt, run
-from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for
-from data.tinyworld import gold_score, parse_problem, reasons_step_by_step, run_tool
+from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for, word_problems_that_fit
+from data.tinyworld import gold_score, reasons_step_by_step, run_tool
 from device import get_device, set_seed
 from evaluate import compare_models, solved
 from logger import MetricsLogger
@@ -234,15 +234,6 @@ class Config:
 # data: rollouts
 
 
-def rollout_prompts(enc, path, reward, block_size):
-    """The prompts to sample replies to: all of the file's that fit the context, or for the verifier the word
-    problems among them."""
-    prompts = [p for p in prompts_that_fit(enc, path, block_size) if reward == "rm" or parse_problem(p)]
-    if not prompts:
-        raise ValueError(f"{path}: no word problem among its prompts (--reward verifier checks only those)")
-    return prompts
-
-
 @torch.no_grad()
 def rollout(policy, reference, reward_model, value_model, enc, prompts, *, max_new_tokens, temperature, generator,
             score_mean, score_std, device, tools=None):
@@ -328,8 +319,10 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # data: prompts for the rollouts, and held-out ones for the evaluation (those that fill the context: dropped)
-    prompts = rollout_prompts(enc, cfg.prompts or str(data_dir / "prompts_train.jsonl"), cfg.reward,
-                              policy.config.block_size)
+    prompts_file = cfg.prompts or str(data_dir / "prompts_train.jsonl")  # for the verifier, its word problems
+    block_size = policy.config.block_size
+    prompts = (prompts_that_fit(enc, prompts_file, block_size) if cfg.reward == "rm" else
+               word_problems_that_fit(enc, prompts_file, block_size, "--reward verifier checks only those"))
     eval_prompts = prompts_that_fit(enc, cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"),
                                     policy.config.block_size, limit=cfg.n_eval_prompts)
 

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from data.formats import load_conversations, load_preferences, load_prompts
-from data.tinyworld import ensure_tinyworld
+from data.tinyworld import ensure_tinyworld, parse_problem
 from tokenizer import get_tokenizer, render_conversation, render_prompt
 
 DEFAULT_DATA_DIR = "data/tinyworld"  # the default world, relative to the directory the scripts run in
@@ -106,3 +106,12 @@ def prompts_that_fit(enc, path, block_size, limit=None):
     if prompts and not kept:
         raise ValueError(f"{path}: no prompt leaves room for a reply in the model's context of {block_size} tokens")
     return kept
+
+
+def word_problems_that_fit(enc, path, block_size, why):
+    """The tinyworld's word problems (those data.tinyworld.parse_problem reads) among prompts_that_fit(enc, path,
+    block_size); none is a ValueError that ends with `why` (the option and what needs them)."""
+    problems = [p for p in prompts_that_fit(enc, path, block_size) if parse_problem(p)]
+    if not problems:
+        raise ValueError(f"{path}: no word problem among its prompts ({why})")
+    return problems

@@ -224,8 +224,10 @@ def test_grpo_refuses_bad_options(tiny_world, tiny_ckpts, tmp_path):
         grpo.main(common + ["--loss_agg", "mean"])
     ordinary = tmp_path / "ordinary.jsonl"
     ordinary.write_text('{"prompt": "What is 2 plus 3?"}\n{"prompt": "Hello!"}\n')
-    with pytest.raises(ValueError, match="no word problem"):
+    with pytest.raises(ValueError, match="ordinary.jsonl: no word problem .*--prompts"):
         grpo.main(common + ["--prompts", str(ordinary)])
+    with pytest.raises(ValueError, match="ordinary.jsonl: no word problem .*--reward verifier"):
+        ppo.main(common + ["--reward", "verifier", "--prompts", str(ordinary)])
 
 
 def test_tiny_ppo_run_with_the_verifier(tiny_world, tiny_ckpts, tmp_path):

@@ -192,7 +192,8 @@ def test_after_a_calculation_the_demonstration_states_the_result_first_and_is_ri
         assert numbers == [result["content"]]  # the result as the calculator wrote it, and no number of its own
         assert gold_breakdown(prompt, reply["content"])["correct"]
     user, call, result, reply = tool_conversation(rng, "What pet does Mia have?")
-    assert call["content"] == "lookup Mia pet" and gold_breakdown("What pet does Mia have?", reply["content"])["correct"]
+    assert call["content"] == "lookup Mia pet"
+    assert gold_breakdown("What pet does Mia have?", reply["content"])["correct"]
 
 
 def test_a_demonstration_without_a_tool_is_the_helpful_reply():
