@@ -49,7 +49,7 @@ Where this departs from the DPO paper:
    in RPO (Pang et al. 2024, "Iterative Reasoning Preference Optimization"). On this 1M-parameter model plain
    DPO pushes probability off the chosen replies as well as the rejected ones, and the policy drifts far from
    SFT and gets worse: in a measured run (--rounds 1 --rpo_alpha 0 --beta 0.1, docs/results.md) the KL to SFT
-   reached 13.7 nats and the win rate over SFT was 0.48 (with the NLL term and beta 0.5: 1.0 nats, 0.66). The NLL
+   reached 14.5 nats and the win rate over SFT was 0.48 (with the NLL term and beta 0.5: 1.1 nats, 0.66). The NLL
    term keeps the chosen replies likely. --rpo_alpha 0 gives the paper's loss.
 2. beta = 0.5 by default, larger than the paper's 0.1: with the NLL term it gave the best win rate here.
 3. Pairs are sampled again from the policy in later rounds (--rounds 3), as in online and iterative DPO (Guo et
