@@ -319,12 +319,11 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # data: prompts for the rollouts, and held-out ones for the evaluation (those that fill the context: dropped)
-    prompts_file = cfg.prompts or str(data_dir / "prompts_train.jsonl")  # for the verifier, its word problems
-    block_size = policy.config.block_size
-    prompts = (prompts_that_fit(enc, prompts_file, block_size) if cfg.reward == "rm" else
-               word_problems_that_fit(enc, prompts_file, block_size, "--reward verifier checks only those"))
-    eval_prompts = prompts_that_fit(enc, cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"),
-                                    policy.config.block_size, limit=cfg.n_eval_prompts)
+    train_file, block_size = cfg.prompts or str(data_dir / "prompts_train.jsonl"), policy.config.block_size
+    prompts = (prompts_that_fit(enc, train_file, block_size) if cfg.reward == "rm" else  # the verifier: word problems
+               word_problems_that_fit(enc, train_file, block_size, "--reward verifier checks only those"))
+    eval_prompts = prompts_that_fit(enc, cfg.eval_prompts or str(data_dir / "prompts_val.jsonl"), block_size,
+                                    limit=cfg.n_eval_prompts)
 
     # ------------------------------------------------------------------------------------------------------
     # optimizer (the policy's learning rate is small: it starts from a good model and must not fall apart)
