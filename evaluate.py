@@ -47,6 +47,13 @@ EVAL_TEMPERATURE = 1.0
 EVAL_MAX_NEW_TOKENS = 64
 
 
+def mean_ci95(xs):
+    """-> (mean, half-width of its 95% interval, 1.96 standard errors)."""
+    xs = np.asarray(xs, dtype=float)
+    sd = xs.std(ddof=1) if xs.size > 1 else 0.0
+    return float(xs.mean()), float(1.96 * sd / math.sqrt(xs.size))
+
+
 def evaluate_replies(replies):
     """Score replies (replies.Reply) with the gold judge -> (summary dict, one gold_breakdown dict per reply, whose
     "total" is the reply's gold score)."""
@@ -55,8 +62,7 @@ def evaluate_replies(replies):
         raise ValueError("no replies to evaluate")
     judged = [gold_breakdown(r.prompt, r.text, finished=r.stop != "length") for r in replies]
     gold = [j["total"] for j in judged]
-    mean = sum(gold) / n
-    std = math.sqrt(sum((g - mean) ** 2 for g in gold) / max(1, n - 1))
+    mean, ci95 = mean_ci95(gold)
     verifiable = [j for j in judged if j["correct"] is not None]
     unsafe = [j for j in judged if j["unsafe_prompt"]]
     safe = [j for j in judged if not j["unsafe_prompt"] and j["task"] != "unknown"]
@@ -67,7 +73,7 @@ def evaluate_replies(replies):
     summary = {
         "n": n,
         "gold_mean": mean,
-        "gold_ci95": 1.96 * std / math.sqrt(n),
+        "gold_ci95": ci95,
         "format_compliance": frac(replies, lambda r: r.finished),
         # the ways to fail the format (see replies.py)
         "stop_user": frac(replies, lambda r: r.stop == "user"),

@@ -76,7 +76,7 @@ from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for
 from data.tinyworld import TAU, parse_problem, preference_probability
 from device import get_device
-from evaluate import EVAL_TEMPERATURE, evaluate_replies, kl_to_reference, solved
+from evaluate import EVAL_TEMPERATURE, evaluate_replies, kl_to_reference, mean_ci95, solved
 from logger import read_log
 from model import at_last_token, load_model
 from replies import generate_replies, seen_batch
@@ -137,13 +137,6 @@ def labeller_best_of_n(gold, prefers_a):
                 best = j
             kept[p, j] = best
     return kept
-
-
-def mean_ci95(xs):
-    """-> (mean, half-width of its 95% interval, 1.96 standard errors)."""
-    xs = np.asarray(xs, dtype=float)
-    sd = xs.std(ddof=1) if xs.size > 1 else 0.0
-    return float(xs.mean()), float(1.96 * sd / math.sqrt(xs.size))
 
 
 # ----------------------------------------------------------------------------------------------------------
