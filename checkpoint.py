@@ -211,9 +211,9 @@ def read_safetensors(path):
               "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
     try:
         with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > os.path.getsize(path) - 8:  # a header longer than the file: not this format (random bytes, say)
-                raise ValueError(f"its header size {n} exceeds the file's {os.path.getsize(path)} bytes")
+            (n,), size = struct.unpack("<Q", f.read(8)), os.path.getsize(path)
+            if n > size - 8:  # a header longer than the file: not this format (random bytes, say)
+                raise ValueError(f"its header size {n} exceeds the file's {size} bytes")
             header = json.loads(f.read(n))
             data = f.read()
         tensors = {}
