@@ -71,15 +71,15 @@ import data.tinyworld
 import dpo
 import grpo
 import ppo
-from checkpoint import checkpoint_file, load_checkpoint
+from checkpoint import checkpoint_file, load_checkpoint, write_text_atomically
 from config import opt, parse_config, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for
 from data.tinyworld import TAU, parse_problem, preference_probability
 from device import get_device
 from evaluate import EVAL_TEMPERATURE, evaluate_replies, kl_to_reference, mean_ci95, solved
 from logger import read_log
-from model import at_last_token, load_model
-from replies import generate_replies, seen_batch
+from model import load_model
+from replies import generate_replies
 from training import RESUME_MAY_CHANGE
 
 # ----------------------------------------------------------------------------------------------------------
@@ -182,14 +182,13 @@ class Config:
 
 @torch.no_grad()
 def rm_scores(reward_model, enc, replies, score_mean, score_std, batch_size=64, device="cpu"):
-    """The reward model's score of each reply as PPO's reward sees it: read at the last token of what the reader
-    sees (replies.seen_batch; its <|end|>), whitened with the reward model's training mean and std; ppo.NO_END_SCORE for a reply that did not
-    end with <|end|>. -> a list of floats."""
+    """The reward model's score of each reply as PPO's reward sees it (ppo.reward_model_scores), whitened with the
+    reward model's training mean and std; ppo.NO_END_SCORE for a reply that did not end with <|end|>. -> a list
+    of floats."""
     out = []
     for i in range(0, len(replies), batch_size):
         chunk = replies[i: i + batch_size]
-        ids, attention_mask = (t.to(device) for t in seen_batch(chunk, enc))  # as ppo.rollout reads them
-        raw = at_last_token(reward_model(ids, attention_mask=attention_mask), attention_mask)  # (B,)
+        raw = ppo.reward_model_scores(reward_model, enc, chunk, device)  # (B,)
         finished = torch.tensor([r.finished for r in chunk], device=device)
         out += ppo.whitened_scores(raw, finished, score_mean, score_std).tolist()
     return out
@@ -301,9 +300,8 @@ def cached(path, settings, make):
             return stored["rows"]
     rows = make()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "rows": rows}, indent=1) + "\n")
-    tmp.replace(path)  # a run stopped while writing leaves no half-written point
+    # through a temporary file: a run stopped while writing leaves no half-written point
+    write_text_atomically(path, json.dumps({"settings": settings, "rows": rows}, indent=1) + "\n")
     return rows
 
 

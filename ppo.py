@@ -235,13 +235,20 @@ class Config:
 
 
 @torch.no_grad()
+def reward_model_scores(reward_model, enc, replies, device="cpu"):
+    """The reward model's raw score of each reply (replies.Reply) -> (B,): read at the last token of what the
+    reader sees (replies.seen_batch: the reply without tool calls and results; the <|end|> of one that ended)."""
+    seen, seen_mask = (t.to(device) for t in seen_batch(replies, enc))
+    return at_last_token(reward_model(seen, attention_mask=seen_mask), seen_mask)
+
+
+@torch.no_grad()
 def rollout(policy, reference, reward_model, value_model, enc, prompts, *, max_new_tokens, temperature, generator,
             score_mean, score_std, device, tools=None):
     """One reply per prompt from the policy, and everything the update needs, computed without gradients -> dict:
     what rl.rollout_batch returns (replies; ids, attention_mask (B, P + T); P; mask, logprobs, ref_logprobs (B, T);
-    finished (B,)), and values (B, T); raw_scores (B,) the reward model's, read at the last token of what the
-    reader sees (replies.seen_batch: the reply without tool calls and results), or with reward_model None the
-    verifier's 1 or 0 (evaluate.solved); scores (B,): the RM's whitened (whitened_scores), or the verifier's as
+    finished (B,)), and values (B, T); raw_scores (B,) the reward model's (reward_model_scores), or with
+    reward_model None the verifier's 1 or 0 (evaluate.solved); scores (B,): the RM's whitened (whitened_scores), or the verifier's as
     they are; texts; cut_off (stopped by the token limit); calls (tool calls per reply; None without tools).
     tools: runs the policy's tool calls (replies.generate_replies); their results have mask 0."""
     ro = rollout_batch(policy, reference, enc, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
@@ -250,8 +257,7 @@ def rollout(policy, reference, reward_model, value_model, enc, prompts, *, max_n
     if reward_model is None:  # the verifier: a right final answer in a reply that ended, or nothing
         raw_scores = scores = torch.tensor([float(solved(r)) for r in ro["replies"]], device=device)
     else:
-        seen, seen_mask = (t.to(device) for t in seen_batch(ro["replies"], enc))  # = ids, attention_mask w/o tools
-        raw_scores = at_last_token(reward_model(seen, attention_mask=seen_mask), seen_mask)  # at <|end|>
+        raw_scores = reward_model_scores(reward_model, enc, ro["replies"], device)
         scores = whitened_scores(raw_scores, finished, score_mean, score_std)
     return dict(ro, values=reply_values(value_model(ids, attention_mask=attention_mask), P) * ro["mask"],
                 raw_scores=raw_scores, scores=scores, texts=[r.text for r in ro["replies"]],

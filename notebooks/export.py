@@ -57,8 +57,8 @@ from data.formats import load_prompt_records  # noqa: E402
 from data.tinyworld import (TOOL_TASKS, VERIFIABLE, call_is_right, gold_breakdown, labeller_prefers_a,  # noqa: E402
                             parse_problem, problem_answer, reasons_step_by_step, run_tool)
 from evaluate import EVAL_MAX_NEW_TOKENS, evaluate_replies, solved, uses_tools  # noqa: E402
-from model import at_last_token, load_model  # noqa: E402
-from replies import generate_replies, seen_batch  # noqa: E402
+from model import load_model  # noqa: E402
+from replies import generate_replies  # noqa: E402
 from tokenizer import render_prompt  # noqa: E402
 
 STAGES = ("pretrain", "sft", "rm", "ppo", "dpo", "grpo", "sft_tools")
@@ -100,15 +100,6 @@ def pick_prompts(records, per_task):
             count[task] = count.get(task, 0) + 1
             picked.append(r)
     return sorted(picked, key=lambda r: list(count).index(r.get("task", "unknown")))
-
-
-@torch.no_grad()
-def rm_scores(reward_model, replies, enc, device):
-    """The reward model's score of each reply (replies.Reply), read at the last token of what the reader sees (tool
-    calls and results left out) as ppo.rollout reads it -> list of floats (ppo.py gives a reply that did not end
-    with <|end|> a fixed score instead)."""
-    ids, attention_mask = (t.to(device) for t in seen_batch(replies, enc))
-    return at_last_token(reward_model(ids, attention_mask=attention_mask), attention_mask).tolist()
 
 
 def judged(reply):
@@ -167,7 +158,8 @@ def export_replies(models, writers, reward_model, enc, prompts, dest, seed, devi
     for stage in writers:
         replies = generate_replies(models[stage][0], enc, [p["prompt"] for p in prompts], temperature=1.0,
                                    seed=seed, device=device, tools=tools_of(stage))
-        scores = rm_scores(reward_model, replies, enc, device) if reward_model is not None else [None] * len(replies)
+        scores = ([None] * len(replies) if reward_model is None else
+                  ppo.reward_model_scores(reward_model, enc, replies, device).tolist())
         for row, reply, score in zip(rows, replies, scores):
             row[stage] = {**judged(reply), "rm": score}  # the RM reads what the reader sees (no tool turns)
     write_jsonl(dest / "replies.jsonl", rows)
@@ -190,7 +182,7 @@ def export_sampling(sft, reward_model, enc, records, dest, seed, device, n_examp
         replies = generate_replies(sft, enc, prompts, temperature=t, seed=seed, device=device)
         sweep.append({"temperature": t, **summary(replies)})
         if t == 1.0 and reward_model is not None:
-            scores = rm_scores(reward_model, replies, enc, device)
+            scores = ppo.reward_model_scores(reward_model, enc, replies, device).tolist()
             write_json(dest / "rm_scores.json", {
                 "about": "the SFT model's replies to held-out prompts at temperature 1: reward model score "
                          "(raw, at the reply's last token) and gold score",
