@@ -173,7 +173,7 @@ class Config:
                            at_least=0)
     loss_type: str = opt("sigmoid", "'sigmoid' (DPO) or 'ipo'", choices=("sigmoid", "ipo"))
     batch_size: int = opt(32, "pairs per step", at_least=1)
-    max_iters: int = opt(300, "optimizer steps", at_least=1)
+    max_iters: int = opt(200, "optimizer steps", at_least=1)
     lr: float = opt(1e-4, "peak learning rate", at_least=0)
     min_lr: float = opt(1e-5, "final learning rate (cosine decay)", at_least=0)
     warmup: int = opt(20, "warm-up steps", at_least=0)

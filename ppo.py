@@ -202,7 +202,7 @@ class Config:
     eval_prompts: str = opt("", "held-out prompts for the final evaluation; '' = data_dir/prompts_val.jsonl")
     tools: bool = opt(False, "run the tinyworld's tools in rollouts and evaluation (a tool-using policy: "
                       "--policy out/sft_tools --out_dir out/ppo_tools)")
-    iters: int = opt(60, "PPO iterations (rollout batch + updates)", at_least=1)
+    iters: int = opt(40, "PPO iterations (rollout batch + updates)", at_least=1)
     batch_size: int = opt(64, "prompts (rollouts) per iteration", at_least=1)
     minibatch_size: int = opt(16, "rollouts per gradient step", at_least=1)
     ppo_epochs: int = opt(4, "passes over each rollout batch", at_least=1)
