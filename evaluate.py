@@ -38,7 +38,7 @@ from config import check_args, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, tokenizer_for
 from data.formats import load_prompts
 from data.tinyworld import (VERIFIABLE, call_is_right, check_answer, gold_breakdown, parse_problem,
-                            reasons_step_by_step, run_tool)
+                            reasons_step_by_step, run_tool, states_false_sum)
 from device import get_device
 from model import load_model, pad_batch
 from replies import generate_replies
@@ -228,6 +228,13 @@ def solved(reply):
     return reply.finished and check_answer(reply.prompt, reply.text)
 
 
+def lucky_share(replies):
+    """The share of the replies the verifier passes (solved) that state a false sum or difference on the way
+    (data.tinyworld.states_false_sum): right answers that were guessed, not worked out. 0 if none is solved."""
+    right = [r for r in replies if solved(r)]
+    return sum(states_false_sum(r.text) for r in right) / len(right) if right else 0.0
+
+
 def pass_at_k(n, c, k):
     """The chance that at least one of k replies is right, estimated without bias from n >= k sampled replies of
     which c are right (Chen et al. 2021): 1 - C(n - c, k) / C(n, k), the share of k-subsets of the n replies
@@ -242,7 +249,7 @@ def problem_pass_rates(model, enc, problems, *, n=8, ks=None, temperature=EVAL_T
                        ban_calls=False):
     """Each word problem answered n times, sampled at `temperature` from a generator seeded with `seed` -> {"pass@k"
     for each k of ks (default 1 and n): the mean over problems of pass_at_k(n, right replies, k), "problems",
-    "samples": n,
+    "samples": n, "lucky": the share of the right replies that state a false sum (lucky_share),
     "step_by_step": the share of replies that reason before they answer, "mean_length": reply tokens,
     "format_compliance": the share that ended with <|end|>, "tool_calls": per reply}. tools, ban_calls: as in
     replies.generate_replies."""
@@ -255,7 +262,7 @@ def problem_pass_rates(model, enc, problems, *, n=8, ks=None, temperature=EVAL_T
                                ban_calls=ban_calls)
     right = [sum(solved(r) for r in replies[i * n: (i + 1) * n]) for i in range(len(problems))]
     out = {f"pass@{k}": sum(pass_at_k(n, c, k) for c in right) / len(problems) for k in ks or sorted({1, n})}
-    out.update(problems=len(problems), samples=n,
+    out.update(problems=len(problems), samples=n, lucky=lucky_share(replies),
                step_by_step=sum(reasons_step_by_step(r.text) for r in replies) / len(replies),
                mean_length=sum(len(r.reply_ids) for r in replies) / len(replies),
                format_compliance=sum(r.finished for r in replies) / len(replies),

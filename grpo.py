@@ -11,7 +11,9 @@ GRPO keeps what the verifier rewards. One iteration:
   1. rollouts: for each of N word problems, a group of G replies sampled from the policy at temperature 1, and
      their tokens' log-probs under the policy and under the frozen SFT model (rl.rollout_batch);
   2. reward: the verifier, 1 for a right final answer (the last number the reply states) in a reply that ended
-     with <|end|>, 0 otherwise (evaluate.solved);
+     with <|end|>, 0 otherwise (evaluate.solved). It reads only that number, so a right number reached through a
+     false sum ("3 plus 4 is 8. 8 minus 3 is 5.") is rewarded like a worked one: the log's `lucky` is the share
+     of the rewarded replies that are such guesses;
   3. advantages from the group alone, no value model: each reply's reward against its group's (group_advantages).
      A group that is all right or all wrong gets advantage 0 on every reply: it cannot say which one was better;
   4. minibatch updates of grpo_loss: the clipped ratio objective of PPO with the reply's advantage on every one
@@ -57,7 +59,7 @@ from config import opt, run
 from data.datasets import DEFAULT_DATA_DIR, ensure_data_dir, prompts_that_fit, tokenizer_for, word_problems_that_fit
 from data.tinyworld import parse_problem, reasons_step_by_step, run_tool
 from device import get_device, set_seed
-from evaluate import compare_models, problem_pass_rates, solved
+from evaluate import compare_models, lucky_share, problem_pass_rates, solved
 from logger import MetricsLogger
 from model import load_model
 from rl import kl_estimators, masked_mean, ppo_diagnostics, reply_logprobs, rollout_batch
@@ -187,13 +189,15 @@ class Config:
 
 def rollout_stats(ro, rewards, group_size, tools=False):
     """The log line's view of one iteration's rollouts: the reward (the share of right replies), the share of
-    groups that teach (both right and wrong replies in them), the share of replies that reason step by step, reply
-    length in tokens, the share that ended, the KL to the reference per reply (k1 and k3) and the entropy as the
-    mean of -log pi(sampled token); with tools, the tool calls per reply."""
+    groups that teach (both right and wrong replies in them), the share of the right replies that got there
+    through a false sum (lucky: guesses the verifier rewards, evaluate.lucky_share), the share of replies that
+    reason step by step, reply length in tokens, the share that ended, the KL to the reference per reply (k1 and
+    k3) and the entropy as the mean of -log pi(sampled token); with tools, the tool calls per reply."""
     mask = ro["mask"]
     k1, k3 = kl_estimators(ro["logprobs"], ro["ref_logprobs"])
     groups = rewards.view(-1, group_size)
     return dict(reward=rewards.mean().item(), mixed=(groups.max(1).values > groups.min(1).values).float().mean().item(),
+                lucky=lucky_share(ro["replies"]),
                 step_by_step=sum(reasons_step_by_step(r.text) for r in ro["replies"]) / len(ro["replies"]),
                 length=mask.sum(1).mean().item(), finished=ro["finished"].float().mean().item(),
                 kl=(k1 * mask).sum(1).mean().item(), k3=(k3 * mask).sum(1).mean().item(),
@@ -211,7 +215,7 @@ def evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device
     metrics = {"before": problem_pass_rates(reference, enc, test_problems, **kw),
                "after": problem_pass_rates(policy, enc, test_problems, **kw)}
     print(f"\n{len(test_problems)} test problems, {cfg.n_samples} replies each at temperature 1:")
-    for key in ("pass@1", f"pass@{cfg.n_samples}", "step_by_step", "mean_length", "format_compliance"):
+    for key in ("pass@1", f"pass@{cfg.n_samples}", "lucky", "step_by_step", "mean_length", "format_compliance"):
         print(f"  {key:18s} {metrics['before'][key]:8.3f} -> {metrics['after'][key]:8.3f}")
     if ordinary:
         metrics.update(compare_models({"sft": reference, "grpo": policy}, enc, ordinary, temperature=1.0,
@@ -322,7 +326,7 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # save
-    save_run(out_dir, metrics, [("grpo.png", [["reward", "mixed", "step_by_step"], "length", ["kl", "k3"],
+    save_run(out_dir, metrics, [("grpo.png", [["reward", "mixed", "lucky", "step_by_step"], "length", ["kl", "k3"],
                                                   ["clipfrac", "approx_kl"], "entropy"],
                                      f"GRPO ({cfg.advantage}, {loss_agg}), kl_coef={cfg.kl_coef}")],
              model=policy, stage="grpo", step=cfg.iters, tokenizer=enc.name, train_config=asdict(cfg),

@@ -11,7 +11,7 @@ import torch
 import grpo
 import ppo
 from checkpoint import load_checkpoint
-from evaluate import pass_at_k, solved
+from evaluate import lucky_share, pass_at_k, solved
 from model import GPT, GPTConfig, load_model
 from replies import Reply
 from rl import kl_estimators, reply_logprobs, rollout_batch
@@ -183,6 +183,15 @@ def test_the_verifier_rewards_a_right_final_answer_in_a_finished_reply():
     assert not solved(_reply("3 plus 4 is 7. 7 minus 2 is 5.", stop="length"))  # never ended
     assert not solved(_reply("Mia has 5 kites.", stop="user"))  # wrote the user's turn
     assert not solved(_reply("Mia has 7 kites."))
+
+
+def test_lucky_share_counts_right_replies_reached_through_a_false_sum():
+    worked = _reply("3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.")
+    guessed = _reply("3 plus 4 is 8. 8 minus 3 is 5. Mia has 5 kites.")  # right number, false steps
+    wrong = _reply("3 plus 4 is 8. 8 minus 2 is 6. Mia has 6 kites.")  # false steps, wrong number: not counted
+    assert lucky_share([worked, guessed, wrong]) == 0.5
+    assert lucky_share([worked]) == 0.0 and lucky_share([wrong]) == 0.0 and lucky_share([]) == 0.0
+    assert lucky_share([guessed, _reply(guessed.text, stop="length")]) == 1.0  # an unfinished reply is not right
 
 
 def test_pass_at_k_against_brute_force():

@@ -93,6 +93,20 @@ def test_the_two_kinds_of_reply_and_what_reasons_step_by_step():
     assert not problems.reasons_step_by_step("5.")
 
 
+def test_states_false_sum_finds_a_false_step_in_digits_or_words():
+    false = ["3 plus 4 is 8. 8 minus 3 is 5. Mia has 5 kites.",  # right final number, false first step
+             "Seven minus five is three. Three plus nine is eleven.",  # in words, false first step
+             "3 plus 4 is 7. 7 minus 2 is 4."]  # false last step
+    true = ["3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.", "Seven minus five is two. Two plus nine is eleven.",
+            "Mia has 5 kites.", "", "3 plus 4 is 7. Now she has 7 kites. 7 minus 2 is 5."]
+    for reply in false:
+        assert problems.states_false_sum(reply) is True, reply
+    for reply in true:
+        assert problems.states_false_sum(reply) is False, reply
+    # a lucky guess: the verifier passes it, the check of the steps does not
+    assert tw.check_answer(PROMPT, false[0]) and tw.states_false_sum(false[0])
+
+
 def test_the_judge_knows_the_task_and_agrees_with_the_verifier_on_clean_replies():
     f = problems.parse_problem(PROMPT)
     right = problems.step_by_step(f)

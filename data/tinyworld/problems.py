@@ -221,6 +221,15 @@ def check_answer(prompt, reply):
     return final_number(reply) == problem_answer(f)
 
 
+def states_false_sum(reply):
+    """True if the reply states a sum or a difference that is false ("3 plus 4 is 8.", "Nine minus two is six.").
+    A right final answer after one is a lucky guess, which check_answer, reading only the final number, cannot
+    tell from one worked out: "3 plus 4 is 8. 8 minus 3 is 5." passes for 3+4-2."""
+    return any((c.kind == "plus" and c.args[0] + c.args[1] != c.args[2])
+               or (c.kind == "minus" and c.args[0] - c.args[1] != c.args[2])
+               for s in read_text(reply if isinstance(reply, str) else "") for c in s.claims or ())
+
+
 def reasons_step_by_step(reply):
     """True if the reply works something out before its answer: it states at least one sum or difference."""
     return any(c.kind in ("plus", "minus") for s in read_text(reply if isinstance(reply, str) else "")
