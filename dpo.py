@@ -37,7 +37,7 @@ no reward model is involved. --rounds 1 is the paper's recipe: every pair from t
 --pairs prefs trains on the tinyworld's preference file instead: replies written by the annotator styles, not by
 this model (off-policy, like reusing a public preference dataset).
 
-    python dpo.py                                      # CPU, after sft.py; about 3 minutes on 2 cores
+    python dpo.py                                      # CPU, after sft.py; about 2 minutes on 2 cores
     python dpo.py --rounds 1                           # all pairs from the SFT model, as in the paper
     python dpo.py --pairs prefs                        # the off-policy preference file instead
     python dpo.py --beta 0.25 --out_dir out/dpo_b025   # another point of the reward-KL frontier

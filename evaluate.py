@@ -280,6 +280,7 @@ COLUMNS = ["name", "stage", "signal", "labels", "gold_mean", "gold_ci95", "win_r
            "win_rate_hi", "wins", "ties", "losses", "gold_diff_vs_sft", "gold_diff_lo", "gold_diff_hi",
            "format_compliance", "correctness", "refusal_unsafe", "over_refusal", "rudeness", "mean_length", "kl_to_sft",
            "pass@1", "pass@8",  # pass@k: the split's word problems, each answered 8 times (problem_pass_rates)
+           "lucky",  # the share of those right replies that state a false sum on the way (lucky_share)
            "tool_calls", "tool_calls_right"] + [f"correctness_{task}" for task in VERIFIABLE]
 TABLE = [("name", "{}"), ("signal", "{}"), ("labels", "{:,}"), ("gold_mean", "{:+.3f}"), ("win_rate_vs_sft", "{:.3f}"),
          ("win_rate_ci95", "[{:.3f}, {:.3f}]"), ("wins/ties/losses", "{}"), ("correctness", "{:.3f}"),
@@ -360,7 +361,8 @@ def evaluate_checkpoint(path, reference, ref_gold, enc, prompts, args, device):
         summary.update({k: v for k, v in problem_pass_rates(model, enc, problems, temperature=args.temperature,
                                                             max_new_tokens=args.max_new_tokens, seed=args.seed,
                                                             device=device, tools=tools,
-                                                            ban_calls=args.ban_calls).items() if k.startswith("pass@")})
+                                                            ban_calls=args.ban_calls).items()
+                        if k.startswith("pass@") or k == "lucky"})
     print(f"{summary['name']}: gold {summary['gold_mean']:+.3f}, correctness {summary['correctness']:.3f}, "
           f"{describe_comparison(paired)} against {args.reference}"
           + (f"; tool calls per reply {summary['tool_calls']:.2f}" if tools else ""), flush=True)

@@ -25,7 +25,7 @@ reply that ended with <|end|>, else 0 (evaluate.solved, grpo.py's reward), the r
 problems among the prompts, and the value model starts from the SFT model with a new head (no reward model is
 read). That is PPO next to GRPO on the same task, at the same number of sampled replies.
 
-    python ppo.py                                    # CPU, after sft.py and reward_model.py; ~3 minutes on 2 cores
+    python ppo.py                                    # CPU, after sft.py and reward_model.py; ~2 minutes on 2 cores
     python ppo.py --kl_coef 0 --iters 90 --out_dir out/ppo_nokl   # watch over-optimisation
     python ppo.py --reward verifier --out_dir out/ppo_verifier      # word problems, as grpo.py trains on
     python ppo.py --device cuda --batch_size 256

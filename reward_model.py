@@ -21,7 +21,7 @@ projects never can:
   "hacked" by a policy that just writes more,
 - out_dir/rm_vs_gold.png, the score against the gold score, one dot per held-out reply.
 
-    python reward_model.py                              # CPU, after sft.py; ~2 minutes on 2 cores
+    python reward_model.py                              # CPU, after sft.py; ~1 minute on 2 cores
     python reward_model.py --device cuda --compile      # one GPU
     python reward_model.py --train_file my_prefs.jsonl --eval_file my_prefs_eval.jsonl
                                                         # your own {"prompt", "chosen", "rejected"} per line
