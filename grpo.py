@@ -24,7 +24,7 @@ three ways to aggregate the tokens' terms). The gold judge is never trained on; 
 policy each answer every test problem n_samples times (pass@1 and pass@8, the unbiased estimator) and the ordinary
 held-out prompts once (the gold judge's mean: does reasoning RL cost tone or safety?).
 
-    python grpo.py                                   # after sft.py; ~4 minutes on 2 CPU cores
+    python grpo.py                                   # after sft.py; ~1.5 minutes on 2 CPU cores
     python grpo.py --advantage dr_grpo               # Dr. GRPO: no std, token sums over a constant
     python grpo.py --advantage rloo --kl_coef 0      # RLOO's leave-one-out baseline, no KL term
     python grpo.py --device cuda --prompts_per_iter 64
