@@ -8,8 +8,9 @@ does one sum at a time, each a fact it learned in pre-training (chain of thought
 (data.tinyworld's annotators: most reason step by step, the terse ones answer at once, some slip or refuse);
 GRPO keeps what the verifier rewards. One iteration:
 
-  1. rollouts: for each of N word problems, a group of G replies sampled from the policy at temperature 1, and
-     their tokens' log-probs under the policy and under the frozen SFT model (rl.rollout_batch);
+  1. rollouts: for each of N word problems, a group of G replies sampled from the policy at temperature 0.7, and
+     their tokens' log-probs, at the same temperature, under the policy and under the frozen SFT model
+     (rl.rollout_batch);
   2. reward: the verifier, 1 for a right final answer (the last number the reply states) in a reply that ended
      with <|end|>, 0 otherwise (evaluate.solved). It reads only that number, so a right number reached through a
      false sum ("3 plus 4 is 8. 8 minus 3 is 5.") is rewarded like a worked one: the log's `lucky` is the share
@@ -44,6 +45,9 @@ Where this departs from DeepSeekMath's GRPO (Shao et al. 2024), and why:
 6. Small: N = 16 problems x G = 8 replies per iteration, a model of about a million parameters.
 7. With --tools, the policy's tool calls run inside its replies (replies.py): the results the runtime wrote have
    mask 0, so they are in no ratio, KL or mean; the verifier reads what the reader sees.
+8. Rollouts are sampled at temperature 0.7, not 1: fewer garbled replies, so more groups hold a right reply and
+   teach something. Measured, 40 iterations, three seeds (pass@1 on the test problems, sampled at 1 as every
+   evaluation is): 0.186 on average at temperature 1, 0.226 at 0.7 (docs/results.md).
 
 Ctrl-C or SIGTERM stops the run after the current iteration and saves out_dir/ckpt.pt; `python grpo.py --resume`
 continues it exactly (the policy, its optimizer and the two random generators: rollout samples, problem order).
@@ -162,7 +166,8 @@ class Config:
     minibatch_size: int = opt(32, "replies per gradient step", at_least=1)
     epochs: int = opt(1, "passes over each batch of replies", at_least=1)
     max_new_tokens: int = opt(64, "longest reply (in rollouts and in the pass@k evaluation)", at_least=1)
-    temperature: float = opt(1.0, "sampling temperature, used the same way when re-scoring log-probs", above=0)
+    temperature: float = opt(0.7, "the rollouts' sampling temperature, used the same way when re-scoring their "
+                                  "log-probs (the pass@k evaluation samples at 1)", above=0)
     advantage: str = opt("grpo", "grpo: (r - mean) / std in the group | dr_grpo: r - mean | rloo: leave-one-out",
                          choices=("grpo", "dr_grpo", "rloo"))
     loss_agg: str = opt("", "how the tokens' terms make the loss: token | sequence | constant; '' = the "

@@ -120,16 +120,23 @@ def test_ratio_is_one_on_the_first_minibatch_and_clipping_is_inactive():
     assert loss.item() == pytest.approx(grpo.grpo_loss(logp, logp.clone(), ref, adv, mask, 1e9, 0.0).item(), abs=1e-7)
 
 
-def test_the_first_minibatch_rescores_exactly_what_was_sampled(tiny_enc):
-    """On a real model: the log-probs the update recomputes for a minibatch of the rollout are the rollout's, so
-    the ratio starts at 1."""
+@pytest.mark.parametrize("temperature", [1.0, grpo.Config.temperature])
+def test_the_first_minibatch_rescores_exactly_what_was_sampled(tiny_enc, temperature):
+    """On a real model: the rollout's log-probs are those of the distribution the replies were sampled from (the
+    same temperature), and the log-probs the update recomputes for a minibatch are the rollout's, so the ratio
+    starts at 1."""
     torch.manual_seed(0)
     cfg = GPTConfig(block_size=96, vocab_size=tiny_enc.n_vocab, n_layer=1, n_head=2, n_embd=16)
     policy, reference = GPT(cfg).eval(), GPT(cfg).eval()
     ro = rollout_batch(policy, reference, tiny_enc, [PROBLEM] * 4 + ["What is 2 plus 3?"] * 4, max_new_tokens=8,
-                       temperature=1.0, generator=torch.Generator().manual_seed(1), device="cpu")
+                       temperature=temperature, generator=torch.Generator().manual_seed(1), device="cpu")
+    sampled = torch.zeros_like(ro["logprobs"])  # each token's log-prob as sampling drew it, right-padded with 0
+    for row, reply in enumerate(ro["replies"]):
+        sampled[row, :len(reply.logprobs)] = torch.tensor(reply.logprobs)
+    assert torch.allclose(ro["logprobs"], sampled, atol=1e-5)
     mb = torch.tensor([5, 0, 2])
-    new = reply_logprobs(policy.token_logprobs(ro["ids"][mb], ro["attention_mask"][mb], 1.0), ro["P"]) * ro["mask"][mb]
+    new = reply_logprobs(policy.token_logprobs(ro["ids"][mb], ro["attention_mask"][mb], temperature),
+                         ro["P"]) * ro["mask"][mb]
     ratio = torch.exp(new - ro["logprobs"][mb])
     assert torch.allclose(ratio, torch.ones_like(ratio), atol=1e-5)
 
