@@ -265,8 +265,8 @@ def export_dpo_pairs(policy, policy_ckpt, reference, enc, prompts, dest, seed, d
 
 def export_grpo_groups(policy, policy_ckpt, reference, enc, records, dest, seed, device, n_problems=4):
     """Groups of replies to held-out word problems, sampled as grpo.py's rollouts sample them (a group of
-    group_size replies per problem, at the run's temperature), from the SFT model (GRPO's start) and from the GRPO policy,
-    each reply with the verifier's verdict (evaluate.solved)."""
+    group_size replies per problem, at the run's temperature), from the SFT model (GRPO's start) and from the GRPO
+    policy, each reply with the verifier's verdict (evaluate.solved)."""
     cfg = run_settings(policy_ckpt, grpo.Config(), ("group_size", "kl_coef", "advantage", "loss_agg", "clip_eps",
                                                     "temperature", "max_new_tokens", "iters", "prompts_per_iter",
                                                     "tools"))
