@@ -33,7 +33,7 @@ import functools
 import re
 
 from .facts import ARITH_MAX, NUMBER_MAX, PEOPLE, SHE, THINGS, WORD_TO_NUMBER, say
-from .language import SENTENCES, change, has, lead, read_text, write
+from .language import SENTENCES, change, has, lead, read_text, truth, write
 
 PROBLEM_STEPS = {"problem_2": 2, "problem_3": 3}  # the kinds of problem: how many steps their chains have
 QUESTIONS = ["How many {t}s does {p} have now?", "How many {t}s does {p} have in the end?"]
@@ -225,8 +225,7 @@ def states_false_sum(reply):
     """True if the reply states a sum or a difference that is false ("3 plus 4 is 8.", "Nine minus two is six.").
     A right final answer after one is a lucky guess, which check_answer, reading only the final number, cannot
     tell from one worked out: "3 plus 4 is 8. 8 minus 3 is 5." passes for 3+4-2."""
-    return any((c.kind == "plus" and c.args[0] + c.args[1] != c.args[2])
-               or (c.kind == "minus" and c.args[0] - c.args[1] != c.args[2])
+    return any(c.kind in ("plus", "minus") and truth(c) is False
                for s in read_text(reply if isinstance(reply, str) else "") for c in s.claims or ())
 
 
