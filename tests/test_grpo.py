@@ -4,6 +4,7 @@ with the verifier."""
 import itertools
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from checkpoint import load_checkpoint
 from evaluate import lucky_share, pass_at_k, solved
 from model import GPT, GPTConfig, load_model
 from replies import Reply
+from tokenizer import END, special_id
 from rl import kl_estimators, reply_logprobs, rollout_batch
 
 PROBLEM = "Mia has 3 kites. Tom gives her 4 more. Then she loses 2. How many kites does Mia have now?"  # 5
@@ -58,6 +60,61 @@ def test_group_advantages_refuse_bad_options():
         grpo.group_advantages(torch.zeros(6), 4)
     with pytest.raises(ValueError, match="estimator"):
         grpo.group_advantages(torch.zeros(4), 4, "ppo")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# process credit: each step's advantage on its tokens
+
+
+def test_token_advantages_against_hand_values():
+    """Two groups of G = 2 replies of T = 7 tokens. Step s of a reply holds the tokens after the previous step's
+    end, up to its own end; tokens after the last step (the answer) get the outcome's advantage alone."""
+    outcome = torch.tensor([1.0, -1.0, 0.0, 0.0])
+    rewards = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])  # reply 2 stated one step, wrong
+    ends = torch.tensor([[1, 4], [2, 3], [3, -1], [0, 5]])
+    # dr_grpo (r - group mean): step 0: [0, 0 | -0.5, 0.5], step 1: [0.5, -0.5 | 0, 0]
+    got = grpo.token_advantages(outcome, rewards, ends, 2, 7, "dr_grpo", step_credit=2.0)
+    expected = torch.tensor([[1.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0],  # step 0 on tokens 0-1, step 1 on 2-4
+                             [-1.0, -1.0, -1.0, -2.0, -1.0, -1.0, -1.0],  # step 0 on 0-2, step 1 on 3
+                             [-1.0, -1.0, -1.0, -1.0, 0.0, 0.0, 0.0],  # its one step on 0-3
+                             [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])  # step 0 on token 0, step 1 (0) on 1-5
+    assert torch.allclose(got, expected)
+    # no step credit, or no steps at all: every token has its reply's outcome advantage
+    for args in ((rewards, ends, 2, 7, "dr_grpo", 0.0), (torch.zeros(4, 0), torch.zeros(4, 0, dtype=torch.long), 2, 7)):
+        assert torch.equal(grpo.token_advantages(outcome, *args), outcome[:, None].expand(4, 7))
+
+
+def test_a_step_every_reply_of_its_group_got_right_or_wrong_adds_nothing():
+    # step 0: all right in group 1 (rows 0-1), all wrong in group 2 (rows 2-3); step 1: mixed in both
+    rewards = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
+    ends = torch.tensor([[1, 3], [1, 3], [1, 3], [1, 3]])
+    got = grpo.token_advantages(torch.zeros(4), rewards, ends, 2, 5)
+    assert torch.isfinite(got).all() and (got[:, :2] == 0).all() and (got[:, 4:] == 0).all()
+    assert (got[[1, 2], 2:4] > 0).all() and (got[[0, 3], 2:4] < 0).all()
+
+
+def test_step_rewards_find_each_steps_last_token(tiny_enc):
+    texts = ["Sure! 3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.", "3 plus 4 is 8. 8 minus 2 is 6.",
+             "Mia has 5 kites."]
+    replies = []
+    for text in texts:
+        ids = tiny_enc.encode(text) + [special_id(tiny_enc, END)]
+        replies.append(Reply(prompt=PROBLEM, prompt_ids=[], reply_ids=ids, logprobs=[0.0] * len(ids),
+                             mask=[1] * len(ids), stop="end", text=text))
+    rewards, ends = grpo.step_rewards(replies, tiny_enc)
+    assert rewards.tolist() == [[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]] and ends[2].tolist() == [-1, -1]
+    for r, row in zip(replies[:2], ends):
+        for end in row.tolist():  # the step's sentence is complete at that token and not one token earlier
+            assert tiny_enc.decode(r.reply_ids[:end + 1]).endswith(".")
+            assert re.search(r"\d is \d+\.$", tiny_enc.decode(r.reply_ids[:end + 1]))
+            assert not re.search(r"\d is \d+\.$", tiny_enc.decode(r.reply_ids[:end]))
+
+
+def test_per_token_advantages_that_repeat_the_replys_give_the_same_loss():
+    logp, old, ref, adv, mask, _ = _batch()
+    for aggregation in grpo.AGGREGATIONS:
+        assert grpo.grpo_loss(logp, old, ref, adv[:, None].expand(-1, 6), mask, 0.2, 0.1, aggregation).item() == \
+            pytest.approx(grpo.grpo_loss(logp, old, ref, adv, mask, 0.2, 0.1, aggregation).item(), abs=1e-7)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -120,7 +177,7 @@ def test_ratio_is_one_on_the_first_minibatch_and_clipping_is_inactive():
     assert loss.item() == pytest.approx(grpo.grpo_loss(logp, logp.clone(), ref, adv, mask, 1e9, 0.0).item(), abs=1e-7)
 
 
-@pytest.mark.parametrize("temperature", [1.0, grpo.Config.temperature])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_the_first_minibatch_rescores_exactly_what_was_sampled(tiny_enc, temperature):
     """On a real model: the rollout's log-probs are those of the distribution the replies were sampled from (the
     same temperature), and the log-probs the update recomputes for a minibatch are the rollout's, so the ratio
@@ -226,6 +283,7 @@ def test_tiny_grpo_run(tiny_world, tiny_ckpts, tmp_path):
         assert 0 <= saved[when]["pass@1"] <= saved[when]["pass@2"] <= 1 and saved[when]["problems"] == 3
         assert "gold_ordinary" in saved[when]
     assert saved["sampled_replies"] == 2 * 2 * 4 and metrics["after"] == saved["after"]
+    assert saved["step_credit"] == grpo.Config.step_credit > 0 and saved["signal"].endswith("final answers and steps)")
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]
     assert all(k in log[0] for k in ("reward", "mixed", "step_by_step", "length", "kl", "k3", "clipfrac"))

@@ -107,6 +107,30 @@ def test_states_false_sum_finds_a_false_step_in_digits_or_words():
     assert tw.check_answer(PROMPT, false[0]) and tw.states_false_sum(false[0])
 
 
+def test_check_steps_marks_each_stated_step_against_the_problem():
+    """3+4-2: step 1 is 3 plus 4 (either way round), step 2 is the count so far minus 2."""
+    cases = {"3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.": [True, True],
+             "Sure! Three plus four is seven. Seven minus two is five.": [True, True],  # words, after a greeting
+             "4 plus 3 is 7. 7 minus 2 is 5.": [True, True],  # a sum either way round
+             "3 plus 4 is 7. 2 minus 7 is 5.": [True, False],  # a difference only in its order
+             "3 plus 4 is 8. 8 minus 2 is 6. Mia has 6 kites.": [False, True],  # a slip is wrong once
+             "3 plus 4 is 8. 7 minus 2 is 5. Mia has 5 kites.": [False, False],  # not the count it stated
+             "3 plus 5 is 8. 8 minus 2 is 6.": [False, True],  # the problem's step misread
+             "3 plus 4 is 7. 7 plus 2 is 9.": [True, False],  # the wrong operation
+             "3 plus 4 is 7. 7 minus 2 is 5. 5 plus 1 is 6.": [True, True, False],  # a step the problem lacks
+             "Mia has 5 kites.": [], "": []}
+    for reply, expected in cases.items():
+        checked = tw.check_steps(PROMPT, reply)
+        assert [right for _, right in checked] == expected, reply
+        # each offset ends the sentence that states the step
+        sentences = [s.text for s in read_text(reply)]
+        assert [re.split(r"(?<=[.!?]) ", reply[:end])[-1] for end, _ in checked] == [
+            s for s in sentences if tw.reasons_step_by_step(s)], reply
+    assert [r for _, r in tw.check_steps(WORDS, "Seven minus five is two. Two plus nine is eleven.")] == [True, True]
+    with pytest.raises(ValueError, match="not a multi-step problem"):
+        tw.check_steps("What is 3 plus 4?", "3 plus 4 is 7.")
+
+
 def test_the_judge_knows_the_task_and_agrees_with_the_verifier_on_clean_replies():
     f = problems.parse_problem(PROMPT)
     right = problems.step_by_step(f)

@@ -77,6 +77,7 @@ def pretrain_args(world, out, *extra):
     (grpo, ["--iters", "0"], "--iters 0: must be a positive integer"),
     (grpo, ["--group_size", "1"], "--group_size 1: must be 2 or more"),
     (grpo, ["--temperature", "0"], "--temperature 0.0: must be more than 0"),
+    (grpo, ["--step_credit", "-1"], "--step_credit -1.0: must be"),
     (dpo, ["--loss_type", "hinge"], "--loss_type hinge: must be one of sigmoid, ipo"),
 ])
 def test_a_value_out_of_range_is_refused_naming_the_option(module, argv, message, tmp_path):

@@ -454,6 +454,7 @@ def test_tiny_sft_tools_evaluate_ppo_and_grpo_with_tools(tiny_world, tiny_enc, t
                          "--minibatch_size", "4", "--max_new_tokens", "8", "--n_samples", "2",
                          "--n_test_problems", "2", "--n_eval_prompts", "0"])
     assert "tool_calls" in metrics["before"] and "tool_calls" in metrics["after"]
+    assert metrics["step_credit"] == 0.0 and "steps" not in metrics["signal"]  # a calculator's sums: no step credit
     log = [json.loads(line) for line in (tmp_path / "grpo_tools" / "log.jsonl").read_text().splitlines()]
     assert "tool_calls" in log[0]
 

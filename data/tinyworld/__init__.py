@@ -26,7 +26,7 @@ replies that copy the prompt's number form.
 from .facts import ANIMALS, COLOURS, PEOPLE, PLACES, THINGS, number_word
 from .language import Claim, read_sentence, read_text, truth
 from .corpus import coverage_documents, make_document, story
-from .problems import (check_answer, direct_answer, final_number, parse_problem, problem_answer, problem_text,
+from .problems import (check_answer, check_steps, direct_answer, final_number, parse_problem, problem_answer, problem_text,
                        reasons_step_by_step, states_false_sum, step_by_step)
 from .prompts import (SPLITS, TASK_OF, TASK_WEIGHTS, TEMPLATES, VERIFIABLE, answer_of, combination_key,
                       combinations, make_prompt, parse_prompt, split_combinations)

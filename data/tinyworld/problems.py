@@ -221,6 +221,38 @@ def check_answer(prompt, reply):
     return final_number(reply) == problem_answer(f)
 
 
+def check_steps(prompt, reply):
+    """The verifier of the steps: for each sum or difference the reply states, in order, (where the sentence
+    that states it ends in the reply, whether it is the problem's next step done right). Step i is right when
+    its operation is the problem's step i, its numbers are the count so far (the problem's start for the first
+    step, the result the reply stated last for the others) and the step's number (either way round in a sum,
+    in that order in a difference), and its result is true. So a slip is wrong once: "3 plus 4 is 8. 8 minus 2
+    is 6." for 3+4-2 is [(14, False), (30, True)]. A step past the problem's last is wrong. A prompt that is not
+    a problem is a ValueError.
+
+    >>> check_steps("Mia has 3 kites. Tom gives her 4 more. Then she loses 2. How many kites does Mia have now?",
+    ...             "Sure! 3 plus 4 is 7. 7 minus 2 is 5. Mia has 5 kites.")
+    [(20, True), (36, True)]
+    """
+    f = parse_problem(prompt)
+    if f is None:
+        raise ValueError(f"check_steps: not a multi-step problem of the tinyworld: {prompt!r:.80}")
+    count, steps = chain_steps(f["chain"])
+    out, pos = [], 0
+    for sentence in read_text(reply if isinstance(reply, str) else ""):
+        at = reply.find(sentence.text, pos)
+        end = pos = (at + len(sentence.text)) if at >= 0 else pos
+        for c in sentence.claims or ():
+            if c.kind in ("plus", "minus"):
+                i = len(out)
+                numbers = (count, abs(steps[i])) if i < len(steps) else None
+                right = (i < len(steps) and c.kind == ("plus" if steps[i] > 0 else "minus") and truth(c) is True
+                         and (c.args[:2] == numbers or (c.kind == "plus" and c.args[:2] == numbers[::-1])))
+                out.append((end, right))
+                count = c.args[2]
+    return out
+
+
 def states_false_sum(reply):
     """True if the reply states a sum or a difference that is false ("3 plus 4 is 8.", "Nine minus two is six.").
     A right final answer after one is a lucky guess, which check_answer, reading only the final number, cannot
