@@ -148,7 +148,8 @@ def token_advantages(outcome, step_rewards, step_ends, group_size, T, estimator=
 
 def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps, kl_coef, aggregation="token",
               max_tokens=None):
-    """The clipped surrogate of PPO with one advantage per reply, and the KL to the reference inside the loss:
+    """The clipped surrogate of PPO with each token's advantage (its reply's, or token_advantages'), and the KL to
+    the reference inside the loss:
 
         ratio_t  = exp(log pi(y_t) - log pi_old(y_t))
         pg_loss1 = -A * ratio_t
@@ -245,8 +246,8 @@ def step_rewards(replies, enc):
         checked.append([float(right) for _, right in steps])
         ends.append([next((k for k, n in enumerate(reached) if n >= end), len(reached) - 1) for end, _ in steps])
     S = max(map(len, checked), default=0)
-    rewards = torch.tensor([c + [0.0] * (S - len(c)) for c in checked]).view(len(replies), S)
-    return rewards, torch.tensor([e + [-1] * (S - len(e)) for e in ends], dtype=torch.long).view(len(replies), S)
+    rewards = torch.tensor([c + [0.0] * (S - len(c)) for c in checked])  # (B, S), S may be 0
+    return rewards, torch.tensor([e + [-1] * (S - len(e)) for e in ends], dtype=torch.long)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -390,8 +391,8 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------------------------
     # evaluation: SFT (the reference) and GRPO on the test problems (pass@k) and the ordinary held-out prompts
-    checked = "final answers and steps" if step_credit else "final answers"
-    metrics = {"train_seconds": round(train_seconds, 1), "labels": 0, "signal": f"verifier (word problems' {checked})",
+    verified = "final answers and steps" if step_credit else "final answers"
+    metrics = {"train_seconds": round(train_seconds, 1), "labels": 0, "signal": f"verifier (word problems' {verified})",
                "advantage": cfg.advantage, "loss_agg": loss_agg, "step_credit": step_credit,
                "sampled_replies": cfg.iters * cfg.prompts_per_iter * cfg.group_size}
     metrics.update(evaluate_policy(reference, policy, enc, test_problems, ordinary, cfg, device, out_dir))

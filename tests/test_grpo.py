@@ -15,8 +15,8 @@ from checkpoint import load_checkpoint
 from evaluate import lucky_share, pass_at_k, solved
 from model import GPT, GPTConfig, load_model
 from replies import Reply
-from tokenizer import END, special_id
 from rl import kl_estimators, reply_logprobs, rollout_batch
+from tokenizer import END, special_id
 
 PROBLEM = "Mia has 3 kites. Tom gives her 4 more. Then she loses 2. How many kites does Mia have now?"  # 5
 

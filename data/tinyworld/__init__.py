@@ -26,8 +26,8 @@ replies that copy the prompt's number form.
 from .facts import ANIMALS, COLOURS, PEOPLE, PLACES, THINGS, number_word
 from .language import Claim, read_sentence, read_text, truth
 from .corpus import coverage_documents, make_document, story
-from .problems import (check_answer, check_steps, direct_answer, final_number, parse_problem, problem_answer, problem_text,
-                       reasons_step_by_step, states_false_sum, step_by_step)
+from .problems import (check_answer, check_steps, direct_answer, final_number, parse_problem, problem_answer,
+                       problem_text, reasons_step_by_step, states_false_sum, step_by_step)
 from .prompts import (SPLITS, TASK_OF, TASK_WEIGHTS, TEMPLATES, VERIFIABLE, answer_of, combination_key,
                       combinations, make_prompt, parse_prompt, split_combinations)
 from .styles import STYLE_MIX, STYLES, UNSAFE_STYLE_MIX, sample_style, style_reply
@@ -38,9 +38,9 @@ from .labeller import (LABELLER_AGREEMENT, LABELLER_AGREEMENT_N, TAU, labeller_p
 from .build import ensure_tinyworld, generate
 
 __all__ = ["ANIMALS", "COLOURS", "PEOPLE", "PLACES", "THINGS", "number_word", "Claim", "read_sentence", "read_text",
-           "truth", "coverage_documents", "make_document", "story", "check_answer", "direct_answer", "final_number",
-           "parse_problem", "problem_answer", "problem_text", "reasons_step_by_step", "states_false_sum",
-           "step_by_step", "SPLITS", "TASK_OF", "TASK_WEIGHTS",
+           "truth", "coverage_documents", "make_document", "story", "check_answer", "check_steps", "direct_answer",
+           "final_number", "parse_problem", "problem_answer", "problem_text", "reasons_step_by_step",
+           "states_false_sum", "step_by_step", "SPLITS", "TASK_OF", "TASK_WEIGHTS",
            "TEMPLATES", "VERIFIABLE", "answer_of", "combination_key", "combinations", "make_prompt", "parse_prompt",
            "split_combinations", "STYLE_MIX", "STYLES", "UNSAFE_STYLE_MIX", "sample_style", "style_reply",
            "TOOL_TASKS", "TOOLS", "calculator", "call_is_right", "lookup", "run_tool", "tool_call", "tool_conversation",

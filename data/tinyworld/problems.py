@@ -244,10 +244,12 @@ def check_steps(prompt, reply):
         end = pos = (at + len(sentence.text)) if at >= 0 else pos
         for c in sentence.claims or ():
             if c.kind in ("plus", "minus"):
-                i = len(out)
-                numbers = (count, abs(steps[i])) if i < len(steps) else None
-                right = (i < len(steps) and c.kind == ("plus" if steps[i] > 0 else "minus") and truth(c) is True
-                         and (c.args[:2] == numbers or (c.kind == "plus" and c.args[:2] == numbers[::-1])))
+                right = False  # a step past the problem's last
+                if len(out) < len(steps):
+                    step = steps[len(out)]
+                    numbers = (count, abs(step))
+                    right = (c.kind == ("plus" if step > 0 else "minus") and truth(c) is True
+                             and (c.args[:2] == numbers or (c.kind == "plus" and c.args[:2] == numbers[::-1])))
                 out.append((end, right))
                 count = c.args[2]
     return out
